@@ -1,0 +1,1 @@
+"""Built-in plugins, installed as the `rpt.plugins` package."""

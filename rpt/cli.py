@@ -1,0 +1,77 @@
+"""`rpt <command> [key=value ...]`: every command takes Hydra-style config overrides."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from rpt.errors import RptError
+
+
+def cmd_plugins(args: argparse.Namespace) -> None:
+    """List installed plugins per kind."""
+    from rpt.registry import KINDS, available
+
+    for kind in KINDS:
+        print(f"{kind}s:")
+        for info in available(kind).values():
+            print(f"  {info.name:<16} {info.description}")
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    """Print the composed config."""
+    from rpt.config import load_config, resolved_yaml
+
+    print(resolved_yaml(load_config(args.overrides)), end="")
+
+
+def cmd_tasks(args: argparse.Namespace) -> None:
+    """Print a few NTP tasks built from the configured corpus."""
+    from rpt.config import load_config
+    from rpt.data.tasks import print_tasks
+
+    print_tasks(load_config(args.overrides), count=args.count)
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+    "plugins": (cmd_plugins, "list installed reward, filter and rollout plugins"),
+    "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
+    "tasks": (cmd_tasks, "print a few NTP tasks built from a corpus"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rpt",
+        description="Reinforcement Pre-Training: next-token prediction as RL with a verifiable reward.",
+        epilog="Overrides are Hydra-style: group=option (reward=exact_match) or key=value (trainer.max_steps=20).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (func, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "config":
+            p.add_argument("action", choices=["show"], help="what to do with the config")
+        if name == "tasks":
+            p.add_argument("--count", type=int, default=5, help="how many tasks to print (default: 5)")
+        if name != "plugins":
+            p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except RptError as err:
+        print(f"rpt: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rpt: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

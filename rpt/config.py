@@ -1,0 +1,187 @@
+"""Compose the YAML config groups in `configs/` with Hydra-style overrides, then validate.
+
+`load_config(["experiment=demo", "reward=exact_match", "trainer.max_steps=20"])` returns a
+typed, resolved OmegaConf config or raises `RptError` with a one-line message. Typed groups
+are checked against the dataclass schema below (unknown keys, wrong value types); plugin
+groups (reward, filter, rollout) are free-form and checked by building the plugin.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rpt.errors import RptError, suggest
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class ModelConfig:
+    policy: str = MISSING  # Hugging Face folder or hub name of the policy
+    tokenizer: str | None = None  # defaults to the policy's
+    proxy: str | None = None  # small LM for entropy scoring / proxy_prob (paper: R1-Distill-Qwen-1.5B)
+    dtype: str = "float32"  # float32 | bfloat16 | float16: weights of the policy while training
+
+
+@dataclass
+class DataConfig:
+    path: str = MISSING  # .jsonl | .txt | .parquet file, or a Hugging Face dataset name/folder
+    field: str = "text"  # jsonl/parquet/HF column that holds the document text
+    format: str | None = None  # instead of `field`: a format string over columns, "{question}\n{answer}"
+    split: str = "train"  # split to read from a Hugging Face dataset
+    val_fraction: float = 0.1  # share of documents held out for validation
+    seed: int = 0  # seeds the document split and the filters
+    max_context_tokens: int = 1024  # context is left-truncated to this many tokens
+    min_context_tokens: int = 1  # positions with less preceding text are never tasks
+    max_target_tokens: int = 16  # ground-truth continuation kept per task (for multi-token answers)
+    scores: str | None = None  # proxy-entropy artifact written by `rpt score` (needed by filter=entropy)
+    cache_dir: str = ".rpt_cache"  # tokenised corpora are cached here
+    max_documents: int | None = None  # read at most this many documents (quick looks, tests)
+
+
+@dataclass
+class PromptConfig:
+    template: str = "reasoning"  # reasoning | direct
+    chat: bool = True  # wrap the prompt in the tokenizer's chat template when it has one
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 0  # linear warmup, then constant
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+
+
+@dataclass
+class GRPOConfig:
+    clip_low: float = 0.2
+    clip_high: float = 0.2  # > clip_low gives DAPO's clip-higher
+    dual_clip: float | None = None  # e.g. 3.0: bounds the loss for negative advantages
+    norm_adv_by_std: bool = True
+    loss_agg: str = "token_mean"  # token_mean | seq_mean_token_mean | seq_mean_token_sum
+    kl_coef: float = 0.0  # 0 = the paper's setting: no reference model is loaded
+    kl_estimator: str = "k3"  # k1 | k2 | k3
+    ppo_epochs: int = 1
+    mini_batches: int = 1  # optimizer steps per rollout batch and epoch
+    micro_batch_size: int = 8  # sequences per forward/backward pass
+    logprob_chunk_tokens: int = 1024  # log-probs are computed this many positions at a time
+
+
+@dataclass
+class DynamicSamplingConfig:
+    start_step: int | None = None  # drop zero-variance groups from this step on (paper: 500); None = never
+    max_tries: int = 4  # extra prompt batches drawn to refill the step
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000
+    prompts_per_step: int = 256
+    val_every: int = 50  # validation every N steps (0 = never)
+    val_tasks: int = 256  # held-out positions used by validation
+    ckpt_every: int = 100  # checkpoint every N steps (0 = only at the end)
+    log_every: int = 1
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # online | offline | disabled
+    project: str = "rpt"
+    entity: str | None = None
+
+
+@dataclass
+class LoggerConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+@dataclass
+class RunConfig:
+    dir: str = "runs/${now:%Y%m%d-%H%M%S}"  # everything a run writes goes here
+    resume: str | None = None  # "last" or a checkpoint path
+
+
+@dataclass
+class RootConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    reward: dict[str, Any] = field(default_factory=dict)
+    filter: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] = field(default_factory=dict)
+    strategy: dict[str, Any] = field(default_factory=dict)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+ConfigStore.instance().store(name="rpt_schema", node=RootConfig)
+
+GROUPS = ("model", "data", "reward", "filter", "rollout", "strategy", "trainer", "experiment")
+
+
+def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = CONFIG_DIR) -> DictConfig:
+    """Compose `config.yaml` + groups + overrides into a validated config (MISSING values allowed)."""
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise RptError(_explain(err, config_dir)) from None
+    return cfg
+
+
+def require(cfg: DictConfig, *keys: str) -> None:
+    """Fail early, with the key to set, when a value a command needs is still missing."""
+    for key in keys:
+        if OmegaConf.is_missing(cfg, key) or OmegaConf.select(cfg, key) is None:
+            raise RptError(f"config value {key!r} is required: set it with {key}=...")
+
+
+def resolved_yaml(cfg: DictConfig) -> str:
+    """The config with every interpolation resolved, as written into each run directory."""
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def _explain(err: Exception, config_dir: Path) -> str:
+    """Turn Hydra/OmegaConf errors into one line, with a suggestion where one is possible."""
+    text = " ".join(str(err).split())
+    unknown_key = re.search(r"Could not override '([^']+)'", text)
+    if unknown_key:
+        parent, _, leaf = unknown_key.group(1).rpartition(".")
+        return f"unknown config key {unknown_key.group(1)!r}{suggest(leaf, _keys_at(parent))}"
+    missing_option = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    if missing_option:
+        group, wanted = missing_option.groups()
+        options = sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+        return f"unknown {group} {wanted!r}{suggest(wanted, options)}; available: {', '.join(options)}"
+    bad_value = re.search(r"Error merging override (\S+)", text)
+    if bad_value and err.__cause__ is not None:
+        cause = " ".join(str(err.__cause__).split()).split(" full_key:")[0]
+        return f"bad value in override {bad_value.group(1)!r}: {cause}"
+    return text.split(" full_key:")[0]
+
+
+def _keys_at(parent: str) -> list[str]:
+    node: Any = OmegaConf.structured(RootConfig)
+    for part in filter(None, parent.split(".")):
+        node = node.get(part) if isinstance(node, DictConfig) else None
+    return list(node.keys()) if isinstance(node, DictConfig) else []

@@ -1,0 +1,99 @@
+"""Find plugins by short name (entry points) or by dotted path, the same way for every kind."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rpt.api import Reward, Rollout, TokenFilter
+from rpt.errors import RptError, suggest
+
+#: plugin kind -> (entry-point group, base class)
+KINDS: dict[str, tuple[str, type]] = {
+    "reward": ("rpt.rewards", Reward),
+    "filter": ("rpt.filters", TokenFilter),
+    "rollout": ("rpt.rollouts", Rollout),
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    kind: str
+    name: str
+    target: str  # "module:Class"
+
+    def load(self) -> type:
+        module, _, attr = self.target.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    @property
+    def description(self) -> str:
+        doc = inspect.getdoc(self.load()) or ""
+        return doc.splitlines()[0] if doc else ""
+
+
+def available(kind: str) -> dict[str, PluginInfo]:
+    """Installed plugins of one kind, by short name; a name registered twice is an error."""
+    group, _ = _kind(kind)
+    found: dict[str, PluginInfo] = {}
+    for ep in entry_points(group=group):
+        if ep.name in found and found[ep.name].target != ep.value:
+            raise RptError(f"{kind} plugin {ep.name!r} is registered twice: {found[ep.name].target} and {ep.value}")
+        found[ep.name] = PluginInfo(kind, ep.name, ep.value)
+    return dict(sorted(found.items()))
+
+
+def resolve(kind: str, name: str) -> type:
+    """The plugin class for a short name or a dotted path `pkg.module.Class` / `pkg.module:Class`."""
+    _, base = _kind(kind)
+    plugins = available(kind)
+    if name in plugins:
+        cls = plugins[name].load()
+    elif "." in name or ":" in name:
+        module, sep, attr = name.partition(":") if ":" in name else name.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise RptError(f"cannot import {kind} plugin {name!r}: {err}") from None
+    else:
+        raise RptError(
+            f"unknown {kind} plugin {name!r}{suggest(name, plugins)}; valid names: {', '.join(plugins)}"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise RptError(f"{kind} plugin {name!r} is not a subclass of {base.__module__}.{base.__name__}")
+    return cls
+
+
+def build(kind: str, cfg: DictConfig | dict) -> Any:
+    """Instantiate the plugin a config group names: `{name: ..., **constructor kwargs}`."""
+    options = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    name = options.pop("name", None)
+    if not name:
+        raise RptError(f"the {kind} config needs a 'name' (one of: {', '.join(available(kind))})")
+    cls = resolve(kind, name)
+    params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in options:
+        if key not in params and not takes_any:
+            raise RptError(
+                f"{kind} plugin {name!r} has no option {key!r}{suggest(key, params)}; "
+                f"options: {', '.join(params) or 'none'}"
+            )
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise RptError(f"{kind} plugin {name!r}: {err}") from None
+
+
+def _kind(kind: str) -> tuple[str, type]:
+    if kind not in KINDS:
+        raise RptError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return KINDS[kind]
