@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rpt.api import TokenFilter
+from rpt.config import require
+from rpt.data.corpus import TokenizedCorpus, load_tokenizer, split_documents, tokenize_corpus
+from rpt.errors import RptError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from rpt.config import DataConfig
 
 
 @dataclass(frozen=True)
@@ -28,3 +41,93 @@ class NTPTask:
     def next_token_text(self) -> str:
         """The decoded ground-truth next token (the first boundary's bytes)."""
         return self.target_text.encode("utf-8")[: self.boundaries[0]].decode("utf-8", errors="replace")
+
+
+def candidate_positions(corpus: TokenizedCorpus, doc_ids: np.ndarray, min_context_tokens: int) -> np.ndarray:
+    """Every (doc_id, position) whose next token has at least `min_context_tokens` tokens before it."""
+    first = max(1, min_context_tokens)
+    rows = [
+        np.stack([np.full(n - first, doc, dtype=np.int64), np.arange(first, n, dtype=np.int64)], axis=1)
+        for doc in doc_ids
+        if (n := len(corpus.token_ids[doc])) > first
+    ]
+    return np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
+
+
+def make_task(
+    corpus: TokenizedCorpus, doc_id: int, position: int, data: "DataConfig", entropy: float = float("nan")
+) -> NTPTask:
+    """The task at `position`: up to `max_context_tokens` before it, up to `max_target_tokens` from it."""
+    ids, ends, text = corpus.token_ids[doc_id], corpus.char_ends[doc_id], corpus.texts[doc_id]
+    ctx_start = max(0, position - data.max_context_tokens)
+    target_end = min(len(ids), position + data.max_target_tokens)
+    ctx_char = int(ends[ctx_start - 1]) if ctx_start > 0 else 0
+    target_char = int(ends[position - 1]) if position > 0 else 0
+    target_text = text[target_char : int(ends[target_end - 1])]
+    # Byte length of the target prefix that ends after each token. Tokens that split one
+    # character (byte fallback) share its end, so duplicates (and empty prefixes) are dropped.
+    lengths = [len(text[target_char : int(end)].encode("utf-8")) for end in ends[position:target_end]]
+    boundaries = tuple(sorted({n for n in lengths if n > 0}))
+    return NTPTask(
+        doc_id=int(doc_id),
+        position=int(position),
+        context_ids=tuple(int(i) for i in ids[ctx_start:position]),
+        context_text=text[ctx_char:target_char],
+        target_ids=tuple(int(i) for i in ids[position:target_end]),
+        target_text=target_text,
+        boundaries=boundaries,
+        entropy=float(entropy),
+    )
+
+
+def select_tasks(
+    cfg: "DictConfig",
+    corpus: TokenizedCorpus,
+    split: str,
+    token_filter: TokenFilter | None = None,
+    entropies: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """The (doc_id, position) rows of one split that the token filter keeps (all when no filter)."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    train_docs, val_docs = split_documents(len(corpus), cfg.data.val_fraction, cfg.data.seed)
+    rows = candidate_positions(corpus, train_docs if split == "train" else val_docs, cfg.data.min_context_tokens)
+    if token_filter is None or len(rows) == 0:
+        return rows
+    values = row_entropies(rows, entropies)
+    keep = token_filter(rows[:, 1], values, np.random.default_rng(cfg.data.seed))
+    return rows[np.asarray(keep, dtype=np.int64)]
+
+
+def row_entropies(rows: np.ndarray, entropies: list[np.ndarray] | None) -> np.ndarray:
+    """Entropy of each (doc_id, position) row, NaN where the corpus was not scored."""
+    if entropies is None:
+        return np.full(len(rows), np.nan, dtype=np.float32)
+    return np.asarray([entropies[d][p] for d, p in rows], dtype=np.float32)
+
+
+def print_tasks(cfg: "DictConfig", count: int = 5) -> None:
+    """Print a few train tasks: context tail, ground truth, boundaries (what `rpt tasks` shows)."""
+    require(cfg, "data.path")
+    tokenizer = load_tokenizer(cfg.model.tokenizer or _required_policy(cfg))
+    corpus = tokenize_corpus(cfg.data, tokenizer)
+    rows = select_tasks(cfg, corpus, "train")
+    if len(rows) == 0:
+        raise RptError("no task positions: documents are shorter than data.min_context_tokens")
+    picks = np.sort(np.random.default_rng(cfg.data.seed).choice(len(rows), size=min(count, len(rows)), replace=False))
+    print(f"{len(corpus)} documents, {len(rows)} train positions; showing {len(picks)}")
+    for doc_id, position in rows[picks]:
+        task = make_task(corpus, doc_id, position, cfg.data)
+        print(f"\n# doc {task.doc_id} position {task.position} ({len(task.context_ids)} context tokens)")
+        print(f"  context    ...{task.context_text[-TAIL_CHARS:]!r}")
+        print(f"  next token {task.next_token_text!r} (id {task.target_ids[0]})")
+        print(f"  target     {task.target_text!r}")
+        print(f"  boundaries {list(task.boundaries)}")
+
+
+TAIL_CHARS = 60
+
+
+def _required_policy(cfg: "DictConfig") -> str:
+    require(cfg, "model.policy")
+    return cfg.model.policy

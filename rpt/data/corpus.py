@@ -1,0 +1,217 @@
+"""Read a corpus into documents and tokenize it once, with the result cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rpt.errors import RptError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from rpt.config import DataConfig
+
+TOKENIZE_BATCH = 256
+CACHE_VERSION = 1
+
+
+@dataclass
+class TokenizedCorpus:
+    """Documents with their token ids and each token's end offset (in characters).
+
+    Token i of a document spans characters `[char_ends[i-1], char_ends[i])` (token 0 starts
+    at 0), so every token owns the whitespace before it, as byte-level BPE does.
+    """
+
+    texts: list[str]
+    token_ids: list[np.ndarray]
+    char_ends: list[np.ndarray]
+    key: str  # fingerprint of corpus content + tokenizer; artifacts built on this corpus carry it
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def load_tokenizer(name_or_path: str) -> "PreTrainedTokenizerBase":
+    """A fast tokenizer from a local folder or hub name; a clear error when it cannot be found."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model_path(name_or_path, what="tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as err:
+        raise RptError(f"cannot load tokenizer {name_or_path!r}: {str(err).splitlines()[0]}") from None
+    if not tokenizer.is_fast:
+        raise RptError(f"tokenizer {name_or_path!r} is not a fast tokenizer; rpt needs its offsets")
+    return tokenizer
+
+
+def resolve_model_path(name_or_path: str, what: str = "model") -> str:
+    """A local folder as an absolute path, or a hub name (`org/name`) unchanged.
+
+    Anything that looks like a path (starts with `.`, `/`, `~`, or has more than one `/`)
+    and does not exist is an error here, before transformers tries the hub with it.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+        raise RptError(f"{what} path does not exist: {name_or_path}")
+    return name_or_path
+
+
+def read_documents(data: "DataConfig") -> list[str]:
+    """The corpus's documents as strings, from .jsonl, .txt, .parquet or a Hugging Face dataset."""
+    path = Path(str(data.path)).expanduser()
+    suffix = path.suffix.lower()
+    if suffix in {".jsonl", ".txt", ".parquet"} and not path.exists():
+        raise RptError(f"corpus not found: {path}")
+    if suffix == ".jsonl":
+        docs = _read_jsonl(path, data)
+    elif suffix == ".txt":
+        docs = _read_txt(path)
+    elif suffix == ".parquet":
+        docs = _read_records(_parquet_rows(path), data, str(path))
+    else:
+        docs = _read_records(_hf_rows(str(data.path), data.split), data, str(data.path))
+    docs = [d for d in docs if d.strip()]
+    if data.max_documents is not None:
+        docs = docs[: data.max_documents]
+    if not docs:
+        raise RptError(f"corpus is empty: {data.path}")
+    return docs
+
+
+def tokenize_corpus(data: "DataConfig", tokenizer: "PreTrainedTokenizerBase") -> TokenizedCorpus:
+    """Tokenize every document once; reuse the cached result when corpus and tokenizer are unchanged."""
+    texts = read_documents(data)
+    key = _fingerprint(texts, tokenizer)
+    cache = Path(data.cache_dir).expanduser() / f"corpus-{key}.npz"
+    if cache.exists():
+        with np.load(cache) as arrays:
+            return _unpack(texts, arrays, key)
+    ids: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for start in tqdm(range(0, len(texts), TOKENIZE_BATCH), desc="tokenize", unit="batch", leave=False):
+        enc = tokenizer(
+            texts[start : start + TOKENIZE_BATCH], add_special_tokens=False, return_offsets_mapping=True
+        )
+        for doc_ids, offsets in zip(enc["input_ids"], enc["offset_mapping"]):
+            ids.append(np.asarray(doc_ids, dtype=np.int64))
+            ends.append(np.maximum.accumulate(np.asarray([e for _, e in offsets] or [0], dtype=np.int64))[: len(doc_ids)])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    lengths = np.asarray([len(x) for x in ids], dtype=np.int64)
+    np.savez(tmp, lengths=lengths, ids=_concat(ids), ends=_concat(ends))
+    os.replace(tmp, cache)
+    return TokenizedCorpus(texts, ids, ends, key)
+
+
+def split_documents(n_docs: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/validation split by document: (train ids, val ids), each sorted."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise RptError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
+    order = np.random.default_rng(seed).permutation(n_docs)
+    n_val = int(round(n_docs * val_fraction))
+    if val_fraction > 0 and n_val == 0 and n_docs > 1:
+        n_val = 1
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _read_jsonl(path: Path, data: "DataConfig") -> list[str]:
+    docs = []
+    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise RptError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise RptError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        docs.append(_document(record, data, f"{path}:{lineno}"))
+    return docs
+
+
+def _read_txt(path: Path) -> list[str]:
+    """A .txt corpus: documents are separated by blank lines."""
+    return [block.strip("\n") for block in _read_text(path).split("\n\n")]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise RptError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+
+
+def _read_records(rows: Any, data: "DataConfig", source: str) -> list[str]:
+    return [_document(row, data, f"{source} row {i}") for i, row in enumerate(rows)]
+
+
+def _parquet_rows(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as err:  # pyarrow raises many types for unreadable files
+        raise RptError(f"{path}: cannot read parquet ({err})") from None
+
+
+def _hf_rows(name: str, split: str):
+    import datasets
+
+    try:
+        return datasets.load_dataset(name, split=split)
+    except Exception as err:  # datasets raises many types for missing names, splits, network
+        raise RptError(f"cannot load dataset {name!r} (split {split!r}): {str(err).splitlines()[0]}") from None
+
+
+def _document(record: dict, data: "DataConfig", where: str) -> str:
+    if data.format:
+        # Command-line overrides keep backslashes verbatim, so "\n" and "\t" are read as escapes.
+        template = data.format.replace("\\n", "\n").replace("\\t", "\t")
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        missing = [f for f in fields if f not in record]
+        if missing:
+            raise RptError(f"{where}: missing field {missing[0]!r} used by data.format")
+        return template.format(**record)
+    if data.field not in record:
+        raise RptError(f"{where}: missing field {data.field!r} (fields: {', '.join(record)}); set data.field or data.format")
+    value = record[data.field]
+    if not isinstance(value, str):
+        raise RptError(f"{where}: field {data.field!r} is {type(value).__name__}, not text")
+    return value
+
+
+def _fingerprint(texts: list[str], tokenizer: "PreTrainedTokenizerBase") -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    for text in texts:
+        h.update(hashlib.sha256(text.encode("utf-8")).digest())
+    h.update(tokenizer_fingerprint(tokenizer).encode())
+    return h.hexdigest()[:16]
+
+
+def tokenizer_fingerprint(tokenizer: "PreTrainedTokenizerBase") -> str:
+    """Identifies a tokenizer by its full serialized vocabulary and rules, not its name."""
+    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()[:16]
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+
+def _unpack(texts: list[str], arrays: Any, key: str) -> TokenizedCorpus:
+    bounds = np.concatenate([[0], np.cumsum(arrays["lengths"])])
+    ids = [arrays["ids"][a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    ends = [arrays["ends"][a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return TokenizedCorpus(texts, ids, ends, key)
