@@ -36,7 +36,11 @@ class PluginInfo:
 
     @property
     def description(self) -> str:
-        doc = inspect.getdoc(self.load()) or ""
+        """First docstring line; a broken third-party plugin is shown, not fatal to the listing."""
+        try:
+            doc = inspect.getdoc(self.load()) or ""
+        except Exception as err:  # any import-time failure of someone else's plugin
+            return f"(cannot load {self.target}: {err})"
         return doc.splitlines()[0] if doc else ""
 
 
