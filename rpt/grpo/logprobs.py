@@ -1,0 +1,87 @@
+"""Token log-probs of responses under a causal LM, without ever holding all logits at once.
+
+At 8k response tokens and a 150k vocabulary, `[batch, length, vocab]` float32 logits are
+~5 GB per sequence. So the decoder runs once, and the output head (+ log-softmax) runs over
+chunks of positions; under autograd each chunk is checkpointed, so its logits are freed after
+the forward and recomputed in the backward: peak memory holds one chunk's logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def chunked_token_logprobs(
+    hidden: torch.Tensor,
+    head: Callable[[torch.Tensor], torch.Tensor],
+    targets: torch.Tensor,
+    chunk_size: int,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log p(targets[:, t] | hidden[:, t]) for every position, `chunk_size` positions at a time.
+
+    `hidden` is `[batch, length, dim]` (after the final norm), `head` maps it to logits,
+    `targets` is `[batch, length]`. Logits are divided by `temperature` so the log-probs are
+    those of the distribution the rollout sampled from. With `with_entropy` also returns the
+    per-position entropy of that distribution (detached: a metric, not a loss term).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    logprobs, entropies = [], []
+    for start in range(0, hidden.shape[1], chunk_size):
+        h, t = hidden[:, start : start + chunk_size], targets[:, start : start + chunk_size]
+        if torch.is_grad_enabled() and h.requires_grad:
+            logprobs.append(checkpoint(_chunk_logprobs, h, t, head, temperature, use_reentrant=False))
+        else:
+            logprobs.append(_chunk_logprobs(h, t, head, temperature))
+        if with_entropy:
+            with torch.no_grad():
+                entropies.append(_entropy(head(h).float() / temperature))
+    entropy = torch.cat(entropies, dim=1) if with_entropy else None
+    return torch.cat(logprobs, dim=1), entropy
+
+
+def response_logprobs(
+    model: torch.nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    response_ids: torch.Tensor,
+    response_mask: torch.Tensor,
+    chunk_size: int,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs `[batch, response_len]` of each response token given its prompt and earlier tokens.
+
+    Prompts are left-padded and responses right-padded (the layout generation produces), so
+    every response starts at the same column and only response positions reach the output
+    head. Position ids count real tokens only, as during generation. Works for Hugging Face
+    causal LMs whose logits are `lm_head(decoder(x))` (Llama, Qwen, Mistral, ...).
+    """
+    input_ids = torch.cat([prompt_ids, response_ids], dim=1)
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+    position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+    hidden = model.get_decoder()(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    ).last_hidden_state
+    start = prompt_ids.shape[1] - 1  # the position whose output predicts the first response token
+    hidden = hidden[:, start : start + response_ids.shape[1]]
+    return chunked_token_logprobs(
+        hidden, model.get_output_embeddings(), response_ids, chunk_size, temperature, with_entropy
+    )
+
+
+def _chunk_logprobs(
+    hidden: torch.Tensor, targets: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], temperature: float
+) -> torch.Tensor:
+    logits = head(hidden).float() / temperature
+    return logits.log_softmax(dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    logp = logits.log_softmax(dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1)
