@@ -34,10 +34,19 @@ def cmd_tasks(args: argparse.Namespace) -> None:
     print_tasks(load_config(args.overrides), count=args.count)
 
 
+def cmd_score(args: argparse.Namespace) -> None:
+    """Score every corpus position with the proxy LM (top-k entropy), resumably."""
+    from rpt.config import load_config
+    from rpt.proxy.score import run_score
+
+    run_score(load_config(args.overrides))
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "plugins": (cmd_plugins, "list installed reward, filter and rollout plugins"),
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
     "tasks": (cmd_tasks, "print a few NTP tasks built from a corpus"),
+    "score": (cmd_score, "score corpus positions with the proxy LM: rpt score model.proxy=... data.path=..."),
 }
 
 

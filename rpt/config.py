@@ -118,6 +118,14 @@ class RunConfig:
 
 
 @dataclass
+class ScoreConfig:
+    top_k: int = 16  # entropy of the proxy's k most likely next tokens, renormalised (paper: 16)
+    stride: int = 512  # positions per window after a document's first; each sees max_context_tokens..+stride-1 tokens
+    batch_tokens: int = 16384  # padded tokens per forward pass
+    dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
+
+
+@dataclass
 class RootConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -132,6 +140,7 @@ class RootConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
 
 
 ConfigStore.instance().store(name="rpt_schema", node=RootConfig)

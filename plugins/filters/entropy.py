@@ -1,0 +1,48 @@
+"""Keep the positions the proxy finds hard: high top-k entropy of its next-token distribution."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from rpt.api import TokenFilter
+from rpt.errors import RptError
+
+log = logging.getLogger(__name__)
+
+
+class EntropyFilter(TokenFilter):
+    """Keep positions whose proxy top-k entropy is >= threshold, or the top fraction by entropy."""
+
+    def __init__(self, threshold: float | None = None, top_fraction: float | None = None):
+        if (threshold is None) == (top_fraction is None):
+            raise ValueError("set exactly one of threshold (nats) and top_fraction (0..1]")
+        if top_fraction is not None and not 0.0 < top_fraction <= 1.0:
+            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
+        self.threshold = threshold
+        self.top_fraction = top_fraction
+
+    def __call__(self, positions: np.ndarray, entropies: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        keep = self.hardest(entropies)
+        log_kept_share("entropy", len(keep), len(positions))
+        return keep
+
+    def hardest(self, entropies: np.ndarray) -> np.ndarray:
+        """Indices of the kept positions, ascending; unscored (NaN) positions are never kept."""
+        entropies = np.asarray(entropies, dtype=np.float64)
+        scored = np.flatnonzero(np.isfinite(entropies))
+        if len(entropies) and not len(scored):
+            raise RptError("filter needs proxy entropies, but no position is scored: run `rpt score` and set data.scores")
+        if self.threshold is not None:
+            return scored[entropies[scored] >= self.threshold]
+        count = math.ceil(self.top_fraction * len(scored))
+        # Stable sort on negated entropy: equal entropies keep corpus order, so the choice is reproducible.
+        by_entropy = scored[np.argsort(-entropies[scored], kind="stable")]
+        return np.sort(by_entropy[:count])
+
+
+def log_kept_share(name: str, kept: int, total: int) -> None:
+    share = kept / total if total else 0.0
+    log.info("filter %s kept %d of %d positions (%.1f%%)", name, kept, total, 100 * share)
