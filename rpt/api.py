@@ -74,6 +74,7 @@ class RolloutOutput:
     response_ids: list[list[int]]
     response_logprobs: list[list[float]]
     texts: list[str]
+    metrics: dict[str, float] = field(default_factory=dict)  # engine-specific, logged as `rollout/<key>`
 
 
 class Rollout(ABC):

