@@ -1,0 +1,49 @@
+"""The paper's looser reward: only the answer's first token has to be right."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from rpt.api import PluginContext, Reward, RewardResult
+
+if TYPE_CHECKING:
+    from rpt.data.tasks import NTPTask
+
+
+def first_token_ids(tokenizer: Any, answers: Sequence[str | None]) -> list[int | None]:
+    """Each answer's first token id, tokenised on its own without special tokens; None for None or ''."""
+    texts = [answer for answer in answers if answer]
+    encoded = iter(tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else [])
+    firsts: list[int | None] = []
+    for answer in answers:
+        ids = next(encoded) if answer else []
+        firsts.append(ids[0] if ids else None)
+    return firsts
+
+
+class FirstToken(Reward):
+    """1 iff the answer's first token (policy tokenizer) is the ground-truth next token id, else 0.
+
+    The answer is tokenised on its own, without special tokens, so its leading whitespace decides
+    the token as it would in the document: "42" and " 42" are different byte-level-BPE tokens. Text
+    after the first token is ignored (" 42 pears" matches " 42 apples"), but a different first token
+    scores 0 even when it is a prefix of the right one (" 4" vs " 42"). When the ground-truth token
+    is only the first bytes of a character, an answer whose first token is those bytes matches even
+    if its character differs. An empty answer or a format error (None) scores 0.
+    """
+
+    def __init__(self) -> None:
+        self.tokenizer: Any = None
+
+    def setup(self, context: PluginContext) -> None:
+        self.tokenizer = context.tokenizer
+
+    def __call__(self, answers: Sequence[str | None], tasks: Sequence["NTPTask"], group_size: int) -> RewardResult:
+        if self.tokenizer is None:
+            raise RuntimeError("FirstToken.setup(context) must be called before scoring")
+        firsts = first_token_ids(self.tokenizer, answers)
+        hits = [first == task.target_ids[0] for first, task in zip(firsts, tasks, strict=True)]
+        return RewardResult(torch.tensor(hits, dtype=torch.float32))

@@ -1,0 +1,93 @@
+"""The paper's soft variant: a wrong answer earns the probability a scoring LM gives its first token."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from rpt.api import PluginContext, Reward, RewardResult
+from rpt.data.corpus import load_tokenizer
+from rpt.errors import RptError
+from rpt.plugins.rewards.first_token import first_token_ids
+from rpt.plugins.rewards.prefix_match import prefix_match_correct
+from rpt.proxy.lm import last_logits, load_causal_lm
+from rpt.proxy.score import check_same_tokenizer
+
+if TYPE_CHECKING:
+    from rpt.data.tasks import NTPTask
+
+SCORERS = ("proxy", "policy")
+
+
+class ProxyProb(Reward):
+    """1 if prefix-match correct, else the scoring LM's probability of the answer's first token (soft reward).
+
+    A correct answer (the `prefix_match` rule) scores 1. Any other answer scores p(first token |
+    context) under the scoring LM: the full-vocabulary softmax at the position after
+    `task.context_ids`, for the answer's first token as `first_token` defines it (tokenised on its
+    own, leading space included). An empty answer or a format error (None) scores 0. With
+    `only_if_group_has_correct`, wrong answers score 0 in groups where no sample is correct.
+
+    The scoring LM is `model.proxy` (`scorer=proxy`; it must share the policy's tokenizer, as the
+    context ids are the policy's) or the policy being trained (`scorer=policy`). Every group's
+    context is scored on every call, needed or not, so each data-parallel rank runs the same number
+    of forward passes (an FSDP-sharded policy needs all ranks in each one).
+    Metrics: `correct` (share of prefix-match correct samples), `soft_mean` (mean soft value of the
+    samples that got one; absent when none did).
+    """
+
+    def __init__(self, scorer: str = "proxy", only_if_group_has_correct: bool = False, batch_size: int = 16):
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.scorer = scorer
+        self.only_if_group_has_correct = only_if_group_has_correct
+        self.batch_size = batch_size
+        self.model: torch.nn.Module | None = None
+        self.tokenizer: Any = None
+
+    def setup(self, context: PluginContext) -> None:
+        self.tokenizer = context.tokenizer
+        if self.scorer == "policy":
+            if context.policy is None:
+                raise RptError("reward proxy_prob with scorer=policy needs the policy model")
+            self.model = context.policy
+            return
+        proxy = context.config.model.proxy if context.config is not None else None
+        if not proxy:
+            raise RptError("reward proxy_prob needs a scoring model: set model.proxy=PATH (a causal LM) or reward.scorer=policy")
+        check_same_tokenizer(context.tokenizer, load_tokenizer(proxy), proxy)
+        self.model = load_causal_lm(proxy, device=context.device)
+
+    def __call__(self, answers: Sequence[str | None], tasks: Sequence["NTPTask"], group_size: int) -> RewardResult:
+        if self.model is None:
+            raise RuntimeError("ProxyProb.setup(context) must be called before scoring")
+        if len(answers) != len(tasks) or len(answers) % group_size:
+            raise ValueError(f"expected groups of {group_size} answers with one task each, got {len(answers)} answers, {len(tasks)} tasks")
+        correct = torch.tensor([prefix_match_correct(a, t) for a, t in zip(answers, tasks)], dtype=torch.bool)
+        firsts = first_token_ids(self.tokenizer, answers)
+        soft = self.first_token_probs(tasks[::group_size], firsts, group_size)
+        gets_soft = torch.tensor([first is not None for first in firsts]) & ~correct
+        if self.only_if_group_has_correct:
+            gets_soft &= correct.view(-1, group_size).any(dim=1).repeat_interleave(group_size)
+        values = torch.where(correct, 1.0, torch.where(gets_soft, soft, 0.0))
+        metrics = {"correct": correct.float().mean().item()}
+        if gets_soft.any():
+            metrics["soft_mean"] = soft[gets_soft].mean().item()
+        return RewardResult(values, metrics)
+
+    @torch.inference_mode()
+    def first_token_probs(self, group_tasks: Sequence["NTPTask"], firsts: list[int | None], group_size: int) -> torch.Tensor:
+        """p(first token | context) per sample (0 where there is no first token), one forward per group's context."""
+        ids = torch.tensor([-1 if first is None else first for first in firsts]).view(-1, group_size)
+        probs = torch.zeros(ids.shape, dtype=torch.float32)
+        for start in range(0, len(group_tasks), self.batch_size):
+            batch = group_tasks[start : start + self.batch_size]
+            logits = last_logits(self.model, [task.context_ids for task in batch], keep=1)[:, -1].float()
+            rows = ids[start : start + len(batch)]
+            picked = torch.softmax(logits, dim=-1).gather(1, rows.clamp(min=0).to(logits.device)).cpu()
+            probs[start : start + len(batch)] = torch.where(rows >= 0, picked, 0.0)
+        return probs.view(-1)
