@@ -30,8 +30,9 @@ class Reward(ABC):
     """Scores extracted answers against their tasks' ground truth.
 
     `answers[i]` is the answer extracted from sample i, or None when the output had no
-    parseable answer (a format error: the reward must be 0, never an exception). Samples
-    come in groups of `group_size` consecutive entries that share one task.
+    parseable answer (a format error: the reward must be 0, never an exception). `tasks[i]`
+    is sample i's task: samples come in groups of `group_size` consecutive entries that share
+    one task (the same task repeated).
     """
 
     def setup(self, context: "PluginContext") -> None:
