@@ -48,7 +48,6 @@ class VLLMRollout(Rollout):
         self.sync_every = sync_every
         self.weight_version = 0  # pushes since setup: samples tagged with it show how stale they are
         self.steps_since_push = 0  # optimizer steps (sync_weights calls) since the last push
-        self._calls = 0
         self._asleep: set[str] = set()
         self._llm: Any = None
         self._tokenizer: Any = None
@@ -83,13 +82,20 @@ class VLLMRollout(Rollout):
                 enforce_eager=self.enforce_eager,
                 enable_sleep_mode=self.sleep,
                 enable_prefix_caching=True,
+                logprobs_mode="processed_logprobs",  # of logits / temperature, as the trainer computes them
                 seed=0,  # sampling is seeded per request in `generate`
             )
         if context.policy is not None:  # a resumed or pre-trained policy differs from its folder
             self._push(full_weights(context.policy))
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
-        """`params.n` samples per prompt with the log-prob of each sampled token (before temperature)."""
+        """`params.n` samples per prompt, prompt-major, with the log-prob of each sampled token.
+
+        Log-probs are of the sampling distribution, softmax(logits / temperature) (temperature 1 when
+        greedy), as the HF rollout and the trainer compute them; with top_p < 1 vLLM renormalises over
+        the nucleus it sampled from, so they are higher than the trainer's by -log(nucleus mass).
+        Sampling is seeded per request from `params.seed`: the same seed gives the same samples.
+        """
         from vllm import SamplingParams as VLLMSamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -97,8 +103,8 @@ class VLLMRollout(Rollout):
         greedy = params.temperature == 0
         # vLLM samples n > 1 only with temperature > 0; greedy copies are identical anyway.
         copies, n = (params.n, 1) if greedy else (1, params.n)
-        seeds = np.random.SeedSequence([params.seed, self._calls]).generate_state(len(prompts) * copies)
-        self._calls += 1
+        # vLLM seeds the k-th of n samples with seed + k: spread the requests' seeds far apart.
+        seeds = np.random.SeedSequence(params.seed).generate_state(len(prompts) * copies, dtype=np.uint64) >> 1
         requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts for _ in range(copies)]
         sampling = [
             VLLMSamplingParams(

@@ -25,16 +25,16 @@ def prompt_ids(tokenizer) -> list[list[int]]:
     return [tokenizer(p)["input_ids"] for p in PROMPTS]
 
 
-def policy_logprobs(policy, prompt: list[int], response: list[int]) -> torch.Tensor:
-    """The policy's own log-prob of each response token (one forward pass, no sampling)."""
+def policy_logprobs(policy, prompt: list[int], response: list[int], temperature: float) -> torch.Tensor:
+    """The policy's own log-prob of each response token under logits / temperature (one forward pass)."""
     with torch.no_grad():
         logits = policy(torch.tensor([prompt + response])).logits[0, len(prompt) - 1 : -1].float()
-    return torch.log_softmax(logits, dim=-1).gather(-1, torch.tensor(response)[:, None])[:, 0]
+    return torch.log_softmax(logits / temperature, dim=-1).gather(-1, torch.tensor(response)[:, None])[:, 0]
 
 
-def max_logprob_gap(policy, prompts, out, n: int) -> float:
+def max_logprob_gap(policy, prompts, out, n: int, temperature: float = 1.0) -> float:
     gaps = [
-        (policy_logprobs(policy, prompts[i // n], ids) - torch.tensor(lps)).abs().max().item()
+        (policy_logprobs(policy, prompts[i // n], ids, temperature) - torch.tensor(lps)).abs().max().item()
         for i, (ids, lps) in enumerate(zip(out.response_ids, out.response_logprobs))
         if ids
     ]
@@ -54,16 +54,17 @@ def test_log_probs_equal_the_policy_after_every_sync(make_context):
     rollout = small_engine()
     rollout.setup(context)
     prompts = prompt_ids(context.tokenizer)
-    params = SamplingParams(n=4, temperature=1.0, max_tokens=12, seed=3)
+    params = SamplingParams(n=4, temperature=0.7, max_tokens=12, seed=3)
     for step in range(3):
         out = rollout.generate(prompts, params)
         assert len(out.response_ids) == len(prompts) * 4
         assert [len(x) for x in out.response_ids] == [len(x) for x in out.response_logprobs]
-        assert max_logprob_gap(context.policy, prompts, out, n=4) < 1e-3
+        assert max_logprob_gap(context.policy, prompts, out, n=4, temperature=0.7) < 1e-3
+        assert max_logprob_gap(context.policy, prompts, out, n=4, temperature=1.0) > 1e-2  # the check can fail
         assert out.metrics == {"weight_version": float(step + 1), "weight_staleness": 0.0}
         perturb(context.policy, seed=step)
         stale = rollout.generate(prompts, params)
-        assert max_logprob_gap(context.policy, prompts, stale, n=4) > 1e-2  # the check can fail
+        assert max_logprob_gap(context.policy, prompts, stale, n=4, temperature=0.7) > 1e-2  # so can this one
         rollout.sync_weights(full_weights(context.policy))
 
 
@@ -102,60 +103,61 @@ def test_the_engine_keeps_its_own_copy_of_the_weights(make_context):
     rollout.sync_weights(full_weights(context.policy))
     before = rollout.generate(prompts, params)
     perturb(context.policy, seed=2)
-    rollout._calls = 0  # same seeds as `before`
     after = rollout.generate(prompts, params)
     assert after.response_ids == before.response_ids
     assert after.response_logprobs == before.response_logprobs
 
 
-def test_seeded_sampling_is_reproducible_and_varies_across_calls(make_context):
+def test_sampling_is_reproducible_from_the_seed(make_context):
     context = make_context()
     prompts = prompt_ids(context.tokenizer)
-    params = SamplingParams(n=4, temperature=1.0, max_tokens=10, seed=7)
+    seeds = [SamplingParams(n=4, temperature=1.0, max_tokens=10, seed=s) for s in (7, 8)]
     first, second = small_engine(), small_engine()
     first.setup(context)
-    runs_a = [first.generate(prompts, params).response_ids for _ in range(2)]
+    runs_a = [first.generate(prompts, params).response_ids for params in seeds]
     second.setup(context)
-    runs_b = [second.generate(prompts, params).response_ids for _ in range(2)]
-    assert runs_a == runs_b
+    runs_b = [second.generate(prompts, params).response_ids for params in seeds[::-1]]
+    assert runs_a == runs_b[::-1]  # a fresh engine, another call order: the seed alone decides
     assert runs_a[0] != runs_a[1]
-    group = runs_a[0][:4]
-    assert len({tuple(x) for x in group}) > 1  # the n samples of one prompt differ
+    samples = [tuple(x) for x in runs_a[0]]
+    assert len(set(samples[:4])) > 1  # the n samples of one prompt differ
 
 
-def test_greedy_matches_the_policy_argmax_and_copies_n_times(make_context):
+def test_greedy_rollouts_equal_the_hf_rollout(make_context):
+    """Same ids, texts and log-probs as rollout=hf: n identical copies, stop strings cut alike."""
+    from rpt.plugins.rollout.hf import HFRollout
+
     context = make_context()
-    rollout = small_engine()
-    rollout.setup(context)
+    vllm_rollout, hf_rollout = small_engine(), HFRollout()
+    vllm_rollout.setup(context)
+    hf_rollout.setup(context)
     prompts = prompt_ids(context.tokenizer)
-    out = rollout.generate(prompts, SamplingParams(n=3, temperature=0.0, max_tokens=8, seed=0))
-    for i, prompt in enumerate(prompts):
-        group = out.response_ids[3 * i : 3 * i + 3]
-        assert group[0] == group[1] == group[2]
-        expected = context.policy.generate(
-            torch.tensor([prompt]), do_sample=False, max_new_tokens=8, attention_mask=torch.ones(1, len(prompt), dtype=torch.long)
-        )[0, len(prompt) :].tolist()
-        eos = context.tokenizer.eos_token_id
-        if eos in expected:
-            expected = expected[: expected.index(eos) + 1]
-        assert group[0] == expected
-        assert out.texts[3 * i] == context.tokenizer.decode(expected, skip_special_tokens=True)
+    free = SamplingParams(n=3, temperature=0.0, max_tokens=16, seed=0)
+    texts = hf_rollout.generate(prompts, free).texts
+    stops = [t[len(t) // 2 :][:2] for t in texts[::3] if len(t) > 3][:1]
+    assert stops, f"greedy texts too short to pick a stop string from: {texts}"
+    for params in (free, SamplingParams(n=3, temperature=0.0, max_tokens=16, stop=stops, seed=0)):
+        expected, got = hf_rollout.generate(prompts, params), vllm_rollout.generate(prompts, params)
+        assert got.response_ids == expected.response_ids
+        assert got.texts == expected.texts
+        for ours, theirs in zip(got.response_logprobs, expected.response_logprobs):
+            assert ours == pytest.approx(theirs, abs=1e-3)
+    assert any(len(ids) < 16 for ids in got.response_ids)  # the stop string did cut
 
 
-def test_stop_strings_end_the_sample(make_context):
+def test_samples_end_with_eos_which_is_kept_but_not_in_the_text(make_context):
+    """As with rollout=hf, EOS is a response token (its log-prob is trained), the text omits it."""
     context = make_context()
     rollout = small_engine()
     rollout.setup(context)
-    prompts = prompt_ids(context.tokenizer)[:1]
-    free = rollout.generate(prompts, SamplingParams(n=1, temperature=0.0, max_tokens=12, seed=0))
-    text = free.texts[0]
-    stop = text[len(text) // 2 :][:2]
-    assert stop.strip(), f"greedy text too short to pick a stop string from: {text!r}"
-    stopped = rollout.generate(prompts, SamplingParams(n=1, temperature=0.0, max_tokens=12, stop=[stop], seed=0))
-    ids = stopped.response_ids[0]
-    assert len(ids) < len(free.response_ids[0])
-    assert ids == free.response_ids[0][: len(ids)]
-    assert stop not in context.tokenizer.decode(ids[:-1])
+    out = rollout.generate(prompt_ids(context.tokenizer), SamplingParams(n=8, temperature=1.0, max_tokens=100, seed=0))
+    eos = context.tokenizer.eos_token_id
+    ended = [i for i, ids in enumerate(out.response_ids) if len(ids) < 100]
+    assert ended, "no sample ended early: the check needs a seed under which one does"
+    for i in ended:
+        ids = out.response_ids[i]
+        assert ids[-1] == eos and eos not in ids[:-1]
+        assert out.texts[i] == context.tokenizer.decode(ids[:-1], skip_special_tokens=True)
 
 
 def test_setup_leaves_the_trainer_rng_and_threads_alone(make_context):
