@@ -126,6 +126,17 @@ class ScoreConfig:
 
 
 @dataclass
+class StrategyConfig:
+    name: str = "single"  # single (one device) | ddp | fsdp (FSDP2, one shard unit per decoder layer)
+    data_parallel_size: int | None = None  # fsdp: ranks the batch is split over and params sharded over; None = world / tensor_parallel_size
+    tensor_parallel_size: int = 1  # fsdp: ranks that split each decoder layer's matmuls (keep within a node)
+    param_dtype: str | None = None  # fsdp: dtype params are gathered and computed in (bfloat16 on GPU); None = as stored
+    reduce_dtype: str | None = None  # fsdp: dtype gradients are reduce-scattered in (float32); None = param_dtype
+    activation_checkpointing: bool = False  # recompute each decoder layer in backward instead of keeping its activations
+    cpu_offload: bool = False  # fsdp: sharded params, grads and optimizer state live in CPU memory
+
+
+@dataclass
 class RootConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -133,7 +144,7 @@ class RootConfig:
     reward: dict[str, Any] = field(default_factory=dict)
     filter: dict[str, Any] = field(default_factory=dict)
     rollout: dict[str, Any] = field(default_factory=dict)
-    strategy: dict[str, Any] = field(default_factory=dict)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)

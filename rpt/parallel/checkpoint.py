@@ -1,0 +1,122 @@
+"""Export the policy as a plain Hugging Face folder, from a live sharded model or a saved checkpoint.
+
+Training checkpoints are Lightning's: with `strategy=fsdp` a folder written by torch distributed
+checkpoint (each rank saves its own shards of weights and optimizer state, plus Lightning's
+`meta.pt`), resumable on any number of ranks; with `single`/`ddp` one `.ckpt` file. Neither is
+what inference tools load, so:
+
+- `export_hf(model, out)`, called on every rank during training, gathers the full weights onto
+  rank 0's CPU (`get_model_state_dict(full_state_dict=True, cpu_offload=True)`) and writes them;
+- `export_checkpoint(checkpoint, out, policy)` converts a saved checkpoint in one process, reading
+  only the policy's weights (never the optimizer state) straight into CPU tensors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+
+from rpt.errors import RptError
+from rpt.parallel.collectives import is_distributed
+
+#: where Lightning puts the module's weights inside a checkpoint
+STATE_DICT_KEY = "state_dict"
+
+
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The unsharded weights on rank 0's CPU (an empty dict on other ranks). Every rank must call it."""
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def export_hf(model: PreTrainedModel, out_dir: str | Path, tokenizer_source: str | Path | None = None) -> None:
+    """Gather the (possibly sharded) `model` and write a Hugging Face folder from rank 0."""
+    state = full_state_dict(model)
+    if not is_distributed() or torch.distributed.get_rank() == 0:
+        save_hf_folder(state, model.config, out_dir, tokenizer_source)
+    if is_distributed():
+        torch.distributed.barrier()
+
+
+def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, policy: str | Path, prefix: str | None = None) -> Path:
+    """Write the policy weights in a Lightning checkpoint as a Hugging Face folder; returns the folder.
+
+    `policy` is the model folder the run started from (its config and tokenizer are copied).
+    `prefix` is where the policy sits in the LightningModule ("policy."); found when None.
+    """
+    config = AutoConfig.from_pretrained(policy)
+    weights = read_policy_weights(Path(checkpoint), config, prefix)
+    return save_hf_folder(weights, config, out_dir, tokenizer_source=policy)
+
+
+def read_policy_weights(checkpoint: Path, config: PretrainedConfig, prefix: str | None = None) -> dict[str, torch.Tensor]:
+    """The policy's weights from a sharded checkpoint folder or a `.ckpt` file, keyed as in Hugging Face."""
+    if not checkpoint.exists():
+        raise RptError(f"checkpoint does not exist: {checkpoint}")
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config)
+    expected = list(skeleton.state_dict())
+    tied = {name for name, _ in skeleton.named_parameters(remove_duplicate=False)} - dict(skeleton.named_parameters()).keys()
+    if checkpoint.is_dir():
+        import torch.distributed.checkpoint as dcp
+
+        reader = dcp.FileSystemReader(checkpoint)
+        try:
+            stored = reader.read_metadata().state_dict_metadata
+        except FileNotFoundError:
+            raise RptError(f"{checkpoint} is not a sharded checkpoint (no .metadata)") from None
+        names = [key.removeprefix(STATE_DICT_KEY + ".") for key in stored if key.startswith(STATE_DICT_KEY + ".")]
+        keys = _match_keys(names, expected, tied, prefix, checkpoint)
+        weights = {
+            f"{STATE_DICT_KEY}.{key}": torch.empty(stored[f"{STATE_DICT_KEY}.{key}"].size,
+                                                   dtype=stored[f"{STATE_DICT_KEY}.{key}"].properties.dtype)
+            for key in keys.values()
+        }
+        dcp.load(weights, storage_reader=reader, no_dist=True)
+        return {name: weights[f"{STATE_DICT_KEY}.{key}"] for name, key in keys.items()}
+    stored = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=False).get(STATE_DICT_KEY, {})
+    keys = _match_keys(list(stored), expected, tied, prefix, checkpoint)
+    return {name: stored[key] for name, key in keys.items()}
+
+
+def save_hf_folder(state: dict[str, torch.Tensor], config: PretrainedConfig, out_dir: str | Path,
+                   tokenizer_source: str | Path | None = None) -> Path:
+    """Write weights + config (+ tokenizer) as a Hugging Face folder, atomically: all or nothing."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(config)
+        skeleton.save_pretrained(staging, state_dict=state)
+        if tokenizer_source is not None:
+            from rpt.data.corpus import load_tokenizer
+
+            load_tokenizer(str(tokenizer_source)).save_pretrained(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _match_keys(stored: list[str], expected: list[str], tied: set[str], prefix: str | None, where: Path) -> dict[str, str]:
+    """Map each Hugging Face weight name to its key in the checkpoint (`prefix` + name).
+
+    Weights tied to another (the LM head tied to the embeddings) may be stored once; they are
+    left out and re-tied by `from_pretrained`.
+    """
+    present = set(stored)
+    anchor = expected[0]
+    prefixes = [prefix] if prefix is not None else sorted({k[: -len(anchor)] for k in stored if k.endswith(anchor)})
+    full = [p for p in prefixes if all(p + name in present for name in expected if name not in tied)]
+    if not full:
+        raise RptError(f"{where} holds no weights of this model architecture (looked for {anchor!r})")
+    if len(full) > 1:
+        raise RptError(f"{where} holds several models ({', '.join(repr(p) for p in full)}); pick one with prefix")
+    return {name: full[0] + name for name in expected if full[0] + name in present}

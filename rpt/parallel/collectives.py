@@ -1,0 +1,73 @@
+"""Batch-wide sums and means across data-parallel ranks, so N ranks compute what one process would.
+
+DDP and FSDP *average* gradients over the data-parallel ranks. A token-mean loss must divide the
+sum of its per-token terms by the token count of the whole batch (all micro-batches, all ranks),
+so each rank divides its local sum by `global count / ranks`: averaging those gradients gives the
+gradient of `sum over every token / global count`, exactly the one-process gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def global_sum(value: torch.Tensor, group: dist.ProcessGroup | None = None) -> torch.Tensor:
+    """`value` summed over the ranks of `group` (a detached copy; the value itself when not distributed)."""
+    if not is_distributed():
+        return value.detach().clone()
+    total = value.detach().to(_communication_device(group), copy=True)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
+    return total.to(value.device)
+
+
+def gradient_normaliser(local_count: torch.Tensor | float, group: dist.ProcessGroup | None = None) -> torch.Tensor:
+    """The divisor for this rank's summed loss: the count over all ranks divided by the number of ranks.
+
+    `local_count` is this rank's count for the whole optimizer step (tokens or sequences, summed
+    over its micro-batches, e.g. from `rpt.grpo.loss.loss_normaliser`). Dividing each rank's summed
+    loss by the result makes the averaged gradient equal to the one-process gradient of the
+    global batch, and the mean of the ranks' loss values equal to the global loss.
+    """
+    count = torch.as_tensor(local_count, dtype=torch.float64)
+    ranks = dist.get_world_size(group) if is_distributed() else 1
+    return (global_sum(count, group) / ranks).float()
+
+
+def global_mean(values: torch.Tensor, mask: torch.Tensor | None = None, group: dist.ProcessGroup | None = None) -> torch.Tensor:
+    """Mean of `values` (where `mask` is set) over the samples of every rank, not a mean of rank means."""
+    weights = torch.ones_like(values) if mask is None else mask.to(values.dtype)
+    stats = torch.stack([(values * weights).sum(), weights.sum()]).double()
+    total, count = global_sum(stats, group)
+    return (total / count.clamp(min=1)).float()
+
+
+def reduce_metrics(metrics: Mapping[str, float | torch.Tensor], group: dist.ProcessGroup | None = None,
+                   op: str = "mean") -> dict[str, float]:
+    """Scalar metrics averaged (`op="mean"`) or summed (`op="sum"`) over ranks in one all-reduce.
+
+    A mean is only the global value when every rank's metric covers equally many samples (equal
+    groups per rank, as the GRPO step splits them); use `global_mean` for ragged counts.
+    """
+    if op not in ("mean", "sum"):
+        raise ValueError(f"op must be 'mean' or 'sum', got {op!r}")
+    names = sorted(metrics)
+    if not names:
+        return {}
+    values = global_sum(torch.tensor([float(metrics[name]) for name in names], dtype=torch.float64), group)
+    if op == "mean":
+        values = values / (dist.get_world_size(group) if is_distributed() else 1)
+    return dict(zip(names, values.tolist(), strict=True))
+
+
+def _communication_device(group: dist.ProcessGroup | None) -> torch.device:
+    """NCCL reduces GPU tensors only; gloo reduces CPU tensors."""
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
