@@ -42,11 +42,28 @@ def cmd_score(args: argparse.Namespace) -> None:
     run_score(load_config(args.overrides))
 
 
+def cmd_eval(args: argparse.Namespace) -> None:
+    """Next-token accuracy per difficulty bucket of one model, or two compared."""
+    from rpt.config import load_config
+    from rpt.eval.evaluate import run_eval
+
+    run_eval(load_config(args.overrides))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """The embedded CPU demo: corpus, tokenizer, tiny model, RPT, before/after report."""
+    from rpt.config import load_config
+    from rpt.demo.run import run_demo
+
+    run_demo(load_config(["experiment=demo", *args.overrides]))
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "plugins": (cmd_plugins, "list installed reward, filter and rollout plugins"),
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
     "tasks": (cmd_tasks, "print a few NTP tasks built from a corpus"),
     "score": (cmd_score, "score corpus positions with the proxy LM: rpt score model.proxy=... data.path=..."),
+    "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=..."),
 }
 
 

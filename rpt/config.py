@@ -126,6 +126,17 @@ class ScoreConfig:
 
 
 @dataclass
+class EvalConfig:
+    mode: str = "standard"  # standard: greedy next token | reasoning: think, answer, scored by the reward plugin
+    models: list[str] = field(default_factory=list)  # models/checkpoints to evaluate (two are compared); [] = model.policy
+    scores: str | None = None  # difficulty: `rpt score` artifact of the difficulty model; None = data.scores
+    buckets: dict[str, float] = field(default_factory=lambda: {"easy": 0.5, "medium": 1.0, "hard": 1.5})  # nested: entropy > value
+    max_positions: int | None = 1000  # held-out positions evaluated (a seeded sample); None = all
+    batch_size: int = 32  # positions per forward pass (standard mode)
+    dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
+
+
+@dataclass
 class StrategyConfig:
     name: str = "single"  # single (one device) | ddp | fsdp (FSDP2, one shard unit per decoder layer)
     data_parallel_size: int | None = None  # fsdp: ranks the batch is split over and params sharded over; None = world / tensor_parallel_size
@@ -152,6 +163,7 @@ class RootConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 ConfigStore.instance().store(name="rpt_schema", node=RootConfig)

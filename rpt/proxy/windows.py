@@ -13,7 +13,7 @@ its task; a smaller stride S brings the context closer to exactly C at a higher 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -60,8 +60,3 @@ def plan_batches(windows: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
         begin += size
     return batches
 
-
-def batch_inputs(token_ids: Sequence[np.ndarray], windows: np.ndarray) -> Iterator[np.ndarray]:
-    """The input token ids of each window row."""
-    for doc, start, _, end in windows:
-        yield token_ids[doc][start : end - 1]
