@@ -50,14 +50,6 @@ def cmd_eval(args: argparse.Namespace) -> None:
     run_eval(load_config(args.overrides))
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
-    """The embedded CPU demo: corpus, tokenizer, tiny model, RPT, before/after report."""
-    from rpt.config import load_config
-    from rpt.demo.run import run_demo
-
-    run_demo(load_config(["experiment=demo", *args.overrides]))
-
-
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "plugins": (cmd_plugins, "list installed reward, filter and rollout plugins"),
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
