@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -76,7 +77,9 @@ def read_policy_weights(checkpoint: Path, config: PretrainedConfig, prefix: str 
                                                    dtype=stored[f"{STATE_DICT_KEY}.{key}"].properties.dtype)
             for key in keys.values()
         }
-        dcp.load(weights, storage_reader=reader, no_dist=True)
+        with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
+            warnings.filterwarnings("ignore", message=".*single process.*")
+            dcp.load(weights, storage_reader=reader, no_dist=True)
         return {name: weights[f"{STATE_DICT_KEY}.{key}"] for name, key in keys.items()}
     stored = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=False).get(STATE_DICT_KEY, {})
     keys = _match_keys(list(stored), expected, tied, prefix, checkpoint)

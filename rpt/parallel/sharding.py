@@ -33,7 +33,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def parallelize(model: PreTrainedModel, cfg: StrategyConfig, device_mesh: DeviceMesh | None = None) -> PreTrainedModel:
     """Apply the strategy's activation checkpointing and sharding to `model` in place; returns it."""
     if cfg.activation_checkpointing and any(p.requires_grad for p in model.parameters()):
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     if cfg.name != "fsdp":
         return model
     if device_mesh is None:
@@ -80,10 +80,21 @@ def apply_tensor_parallel(model: PreTrainedModel, mesh: DeviceMesh) -> None:
         parallelize_module(layer, mesh, layer_plan)
 
 
+def enable_activation_checkpointing(model: PreTrainedModel) -> None:
+    """Non-reentrant recomputation of every decoder layer (transformers' own switch; renamed in v5)."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def decoder_layers(model: PreTrainedModel) -> list[nn.Module]:
-    """The repeated transformer blocks, found by the class names the model declares unsplittable."""
+    """The repeated transformer blocks, found by the class names the model declares unsplittable.
+
+    Classes are matched along the MRO: FSDP2 swaps a sharded module's class for a subclass.
+    """
     names = set(getattr(model, "_no_split_modules", None) or ())
-    layers = [m for m in model.modules() if type(m).__name__ in names]
+    layers = [m for m in model.modules() if any(cls.__name__ in names for cls in type(m).__mro__)]
     if not layers:
         raise RptError(f"cannot find the decoder layers of {type(model).__name__} to shard (no _no_split_modules)")
     return layers

@@ -44,15 +44,9 @@ class FSDP2Strategy(ModelParallelStrategy):
         self.cpu_offload = cpu_offload
 
     def setup_environment(self) -> None:
+        requested = None if self._data_parallel_size == "auto" else self._data_parallel_size
         world_size = self.num_nodes * self.num_processes
-        tensor_parallel = self._tensor_parallel_size
-        if self._data_parallel_size == "auto":
-            if world_size % tensor_parallel:
-                raise RptError(f"strategy.tensor_parallel_size={tensor_parallel} does not divide the {world_size} ranks")
-            self._data_parallel_size = world_size // tensor_parallel
-        if self._data_parallel_size * tensor_parallel != world_size:
-            raise RptError(f"strategy.data_parallel_size={self._data_parallel_size} x tensor_parallel_size="
-                           f"{tensor_parallel} must equal the {world_size} ranks (num_nodes x devices)")
+        self._data_parallel_size = mesh_shape(world_size, requested, self._tensor_parallel_size)[0]
         super().setup_environment()
 
     def model_to_device(self) -> None:
@@ -62,6 +56,17 @@ class FSDP2Strategy(ModelParallelStrategy):
             for name, buffer in module.named_buffers(recurse=False):
                 module._buffers[name] = buffer.to(self.root_device)
         return None
+
+
+def mesh_shape(world_size: int, data_parallel: int | None, tensor_parallel: int) -> tuple[int, int]:
+    """(data-parallel, tensor-parallel) sizes for `world_size` ranks; None = all ranks not used by TP."""
+    if tensor_parallel < 1 or world_size % tensor_parallel:
+        raise RptError(f"strategy.tensor_parallel_size={tensor_parallel} does not divide the {world_size} ranks")
+    data_parallel = data_parallel or world_size // tensor_parallel
+    if data_parallel * tensor_parallel != world_size:
+        raise RptError(f"strategy.data_parallel_size={data_parallel} x tensor_parallel_size={tensor_parallel} "
+                       f"must equal the {world_size} ranks (trainer.num_nodes x trainer.devices)")
+    return data_parallel, tensor_parallel
 
 
 def data_parallel_size(strategy: Any) -> int:
