@@ -58,7 +58,7 @@ class TokenFilter(ABC):
 
 @dataclass
 class SamplingParams:
-    """How the rollout engine samples; mirrors the `rollout.sampling` config."""
+    """How the rollout engine samples; mirrors the `sampling` config (any engine)."""
 
     n: int = 8
     temperature: float = 0.8

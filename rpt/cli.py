@@ -50,12 +50,30 @@ def cmd_eval(args: argparse.Namespace) -> None:
     run_eval(load_config(args.overrides))
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    """RPT with GRPO; `resume=last` (or run.resume=...) continues a run from its newest checkpoint."""
+    from rpt.config import load_config
+    from rpt.train.run import expand_shorthands, train
+
+    result = train(load_config(expand_shorthands(args.overrides)))
+    print(f"run: {result.run_dir}\ncheckpoint: {result.checkpoint}\nmetrics: {result.metrics_csv}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Write a run's (or one checkpoint's) policy as a Hugging Face folder."""
+    from rpt.train.run import export
+
+    print(export(args.source, args.out_dir))
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "plugins": (cmd_plugins, "list installed reward, filter and rollout plugins"),
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
     "tasks": (cmd_tasks, "print a few NTP tasks built from a corpus"),
     "score": (cmd_score, "score corpus positions with the proxy LM: rpt score model.proxy=... data.path=..."),
     "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=..."),
+    "train": (cmd_train, "RPT with GRPO: rpt train model.policy=... data.path=... [resume=last]"),
+    "export": (cmd_export, "write a run's policy as a Hugging Face folder: rpt export RUN_DIR_OR_CKPT OUT_DIR"),
 }
 
 
@@ -72,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("action", choices=["show"], help="what to do with the config")
         if name == "tasks":
             p.add_argument("--count", type=int, default=5, help="how many tasks to print (default: 5)")
-        if name != "plugins":
+        if name == "export":
+            p.add_argument("source", help="a run directory (its newest checkpoint) or a checkpoint")
+            p.add_argument("out_dir", help="the Hugging Face folder to write")
+        elif name != "plugins":
             p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
         p.set_defaults(func=func)
     return parser

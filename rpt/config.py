@@ -85,6 +85,18 @@ class DynamicSamplingConfig:
 
 
 @dataclass
+class SamplingConfig:
+    """How rollouts sample, for any rollout engine; mirrors `rpt.api.SamplingParams`."""
+
+    n: int = 8  # samples per prompt: the GRPO group size (>= 2)
+    temperature: float = 0.8  # 0 = greedy (validation only: a group of identical samples has no signal)
+    top_p: float = 1.0
+    max_tokens: int = 8192  # longest response, in tokens
+    stop: list[str] = field(default_factory=list)  # a response ends after the first of these strings (or EOS)
+    seed: int = 0  # rollouts of step s are seeded from (seed, s): resumed runs sample the same
+
+
+@dataclass
 class TrainerConfig:
     max_steps: int = 1000
     prompts_per_step: int = 256
@@ -159,6 +171,7 @@ class RootConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)

@@ -8,7 +8,7 @@ the forward and recomputed in the backward: peak memory holds one chunk's logits
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -59,17 +59,25 @@ def response_logprobs(
 
     Prompts are left-padded and responses right-padded (the layout generation produces), so
     every response starts at the same column and only response positions reach the output
-    head. Position ids count real tokens only, as during generation. Works for Hugging Face
-    causal LMs whose logits are `lm_head(decoder(x))` (Llama, Qwen, Mistral, ...).
+    head. Position ids count real tokens only, as during generation. The model runs through
+    its root `forward` (asking for logits of the last position only), which FSDP2 needs: the
+    root's parameters, the LM head among them, stay gathered from that forward until the
+    backward. Works for Hugging Face causal LMs whose logits are `lm_head(final hidden state)`
+    (Llama, Qwen, Mistral, ...).
     """
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
     position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
-    hidden = model.get_decoder()(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-    ).last_hidden_state
+    output = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        output_hidden_states=True,
+        logits_to_keep=1,
+        use_cache=False,
+    )
     start = prompt_ids.shape[1] - 1  # the position whose output predicts the first response token
-    hidden = hidden[:, start : start + response_ids.shape[1]]
+    hidden = output.hidden_states[-1][:, start : start + response_ids.shape[1]]
     return chunked_token_logprobs(
         hidden, model.get_output_embeddings(), response_ids, chunk_size, temperature, with_entropy
     )
@@ -85,3 +93,26 @@ def _chunk_logprobs(
 def _entropy(logits: torch.Tensor) -> torch.Tensor:
     logp = logits.log_softmax(dim=-1)
     return -(logp.exp() * logp).sum(dim=-1)
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows as one left-padded `[batch, longest]` tensor and its 0/1 attention mask."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if len(row):
+            ids[i, width - len(row) :] = torch.as_tensor(list(row))
+            mask[i, width - len(row) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def right_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows as one right-padded `[batch, longest]` tensor (at least one column) and its mask."""
+    width = max(1, max(len(r) for r in rows))
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.as_tensor(list(row), dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids.to(device), mask.to(device)

@@ -1,0 +1,153 @@
+"""Rollouts with Hugging Face `generate` on the policy itself: no second copy, no weight sync.
+
+The engine for small models, CPUs and tests: batched (left-padded prompts), seeded, stopping at
+EOS or at a stop string. Log-probs are those of the sampling distribution (logits / temperature),
+recomputed by one forward pass in the trainer's chunked code path, so they match the trainer's
+"old" log-probs exactly and never need the `[batch, length, vocab]` scores `generate` could keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams
+from rpt.grpo.logprobs import left_pad, response_logprobs, right_pad
+
+DEFAULT_CHUNK_TOKENS = 1024  # positions per log-prob chunk when no run config says (grpo.logprob_chunk_tokens)
+
+
+class HFRollout(Rollout):
+    """Samples with transformers `generate` on the live policy (small models, CPU, tests)."""
+
+    def __init__(self, batch_size: int = 64) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size  # prompts per `generate` call (each expanded to n samples)
+        self.logprob_chunk_tokens = DEFAULT_CHUNK_TOKENS
+        self.model: torch.nn.Module | None = None
+        self.tokenizer = None
+
+    def setup(self, context: PluginContext) -> None:
+        if context.policy is None:
+            raise ValueError("rollout=hf samples from the policy itself: the plugin context needs it")
+        self.model = context.policy
+        self.tokenizer = context.tokenizer
+        if context.config is not None:
+            self.logprob_chunk_tokens = context.config.grpo.logprob_chunk_tokens
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
+        """`params.n` samples per prompt, prompt-major, in batches of `batch_size` prompts."""
+        if self.model is None:
+            raise RuntimeError("HFRollout.generate called before setup")
+        ids: list[list[int]] = []
+        logprobs: list[list[float]] = []
+        was_training = self.model.training
+        self.model.eval()
+        devices = [self._device] if self._device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                torch.manual_seed(params.seed)
+                for start in range(0, len(prompts), self.batch_size):
+                    batch_ids, batch_logprobs = self._generate_batch(prompts[start : start + self.batch_size], params)
+                    ids += batch_ids
+                    logprobs += batch_logprobs
+        finally:
+            self.model.train(was_training)
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return RolloutOutput(response_ids=ids, response_logprobs=logprobs, texts=texts)
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _generate_batch(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> tuple[list[list[int]], list[list[float]]]:
+        pad_id = self._pad_id()
+        prompt_ids, prompt_mask = left_pad(prompts, pad_id, self._device)
+        greedy = params.temperature == 0
+        # top_k=0 and repetition_penalty=1 override what a hub generation_config may set, so the
+        # samples come from softmax(logits / temperature) (nucleus-cut by top_p) and nothing else
+        sampling = (
+            {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+            if not greedy
+            else {"do_sample": False}
+        )
+        stop = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}
+        output = self.model.generate(
+            input_ids=prompt_ids,
+            attention_mask=prompt_mask,
+            max_new_tokens=params.max_tokens,
+            num_return_sequences=1 if greedy else params.n,  # greedy copies are identical: decode once
+            eos_token_id=sorted(self._eos_ids()),
+            pad_token_id=pad_id,
+            synced_gpus=_is_sharded(self.model),
+            repetition_penalty=1.0,
+            **sampling,
+            **stop,
+        )
+        generated = output[:, prompt_ids.shape[1] :]
+        if greedy:
+            generated = generated.repeat_interleave(params.n, dim=0)
+        generated = generated.tolist()
+        responses = [self._trim(row, params.stop) for row in generated]
+        return responses, self._logprobs(prompt_ids, prompt_mask, responses, params, pad_id)
+
+    def _trim(self, tokens: list[int], stop: Sequence[str]) -> list[int]:
+        """The tokens up to and including the first EOS or the end of the first stop string.
+
+        Finished rows are padded by `generate`; a stop string may end mid-token, so the cut is
+        the shortest prefix whose text contains one (binary search: containment only grows).
+        """
+        eos = self._eos_ids()
+        end = next((i + 1 for i, t in enumerate(tokens) if t in eos), len(tokens))
+        tokens = tokens[:end]
+        if not stop or not self._has_stop(tokens, stop):
+            return tokens
+        low, high = 1, len(tokens)
+        while low < high:
+            mid = (low + high) // 2
+            if self._has_stop(tokens[:mid], stop):
+                high = mid
+            else:
+                low = mid + 1
+        return tokens[:low]
+
+    def _has_stop(self, tokens: list[int], stop: Sequence[str]) -> bool:
+        text = self.tokenizer.decode(tokens, skip_special_tokens=False)
+        return any(s in text for s in stop)
+
+    def _logprobs(
+        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, responses: list[list[int]], params: SamplingParams, pad_id: int
+    ) -> list[list[float]]:
+        """Log-probs of the sampled tokens under logits / temperature (temperature 1 when greedy)."""
+        n = params.n
+        response_ids, response_mask = right_pad(responses, pad_id, self._device)
+        values, _ = response_logprobs(
+            self.model,
+            prompt_ids.repeat_interleave(n, dim=0),
+            prompt_mask.repeat_interleave(n, dim=0),
+            response_ids,
+            response_mask,
+            self.logprob_chunk_tokens,
+            temperature=params.temperature if params.temperature > 0 else 1.0,
+        )
+        return [row[: len(r)] for row, r in zip(values.tolist(), responses)]
+
+    def _eos_ids(self) -> set[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return ids
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else min(self._eos_ids())
+
+
+def _is_sharded(model: torch.nn.Module) -> bool:
+    """FSDP2 ranks must step `generate` together until every rank is done (transformers' synced_gpus)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule) and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1

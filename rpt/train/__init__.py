@@ -1,0 +1,1 @@
+"""`rpt train`: the GRPO LightningModule, its task stream, checkpoints, loggers and the `train(cfg)` entry."""

@@ -1,0 +1,85 @@
+"""CSV (always) and Weights & Biases (`logger.wandb.mode`: online | offline | disabled) loggers."""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from omegaconf import DictConfig, OmegaConf
+
+from rpt.errors import RptError
+
+WANDB_MODES = ("online", "offline", "disabled")
+METRICS_CSV = "metrics.csv"
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    """`<run dir>/metrics.csv`, plus a W&B run under `<run dir>/wandb` (offline needs no network).
+
+    A resumed run logs into the same W&B run: its id is kept in `<run dir>/wandb-id`.
+    """
+    loggers: list[Logger] = [RunCSVLogger(save_dir=str(run_dir), name="", version="")]
+    wandb = cfg.logger.wandb
+    if wandb.mode not in WANDB_MODES:
+        raise RptError(f"logger.wandb.mode must be one of {', '.join(WANDB_MODES)}, got {wandb.mode!r}")
+    if wandb.mode != "disabled":
+        os.environ["WANDB_DIR"] = str(run_dir)
+        loggers.append(
+            WandbLogger(
+                project=wandb.project,
+                entity=wandb.entity,
+                name=run_dir.name,
+                id=_wandb_id(run_dir),
+                resume="allow",
+                save_dir=str(run_dir),
+                mode=wandb.mode,
+                config=OmegaConf.to_container(cfg, resolve=True),
+            )
+        )
+    return loggers
+
+
+def _wandb_id(run_dir: Path) -> str:
+    path = run_dir / "wandb-id"
+    if not path.exists():
+        path.write_text(uuid.uuid4().hex[:12])
+    return path.read_text().strip()
+
+
+class RunCSVLogger(CSVLogger):
+    """Lightning's CSV logger writing `<run dir>/metrics.csv`, continued (not replaced) by a resumed run."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._experiment = _ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class _ContinuingWriter(ExperimentWriter):
+    def _check_log_dir_exists(self) -> None:
+        """Keep an existing metrics.csv and its columns (Lightning's writer deletes it)."""
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = list(csv.DictReader(f).fieldnames or [])
+
+
+def truncate_metrics(metrics_csv: Path, last_step: int) -> None:
+    """Drop logged rows after `last_step`: a resumed run logs those steps again."""
+    if not metrics_csv.exists():
+        return
+    with metrics_csv.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames or [], [r for r in reader if float(r.get("step") or 0) <= last_step]
+    tmp = metrics_csv.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, metrics_csv)
