@@ -65,14 +65,14 @@ class OptimConfig:
 
 @dataclass
 class GRPOConfig:
-    clip_low: float = 0.2
-    clip_high: float = 0.2  # > clip_low gives DAPO's clip-higher
+    clip_low: float = 0.2  # the ratio is clipped below at 1 - clip_low
+    clip_high: float = 0.2  # ... and above at 1 + clip_high; > clip_low gives DAPO's clip-higher
     dual_clip: float | None = None  # e.g. 3.0: bounds the loss for negative advantages
-    norm_adv_by_std: bool = True
+    norm_adv_by_std: bool = True  # divide advantages by the group's reward std (false: Dr. GRPO)
     loss_agg: str = "token_mean"  # token_mean | seq_mean_token_mean | seq_mean_token_sum
     kl_coef: float = 0.0  # 0 = the paper's setting: no reference model is loaded
     kl_estimator: str = "k3"  # k1 | k2 | k3
-    ppo_epochs: int = 1
+    ppo_epochs: int = 1  # passes over each step's samples
     mini_batches: int = 1  # optimizer steps per rollout batch and epoch
     micro_batch_size: int = 8  # sequences per forward/backward pass
     logprob_chunk_tokens: int = 1024  # log-probs are computed this many positions at a time
@@ -98,17 +98,17 @@ class SamplingConfig:
 
 @dataclass
 class TrainerConfig:
-    max_steps: int = 1000
-    prompts_per_step: int = 256
-    val_every: int = 50  # validation every N steps (0 = never)
+    max_steps: int = 1000  # training steps; each is one rollout batch (ppo_epochs x mini_batches optimizer steps)
+    prompts_per_step: int = 256  # prompts per step over all ranks, each sampled sampling.n times (paper: 256)
+    val_every: int = 50  # validate before training, every N steps and after the last (0 = never)
     val_tasks: int = 256  # held-out positions used by validation
     ckpt_every: int = 100  # checkpoint every N steps (0 = only at the end)
-    log_every: int = 1
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: Any = "auto"
+    log_every: int = 1  # write metrics every N steps
+    seed: int = 0  # seeds the task order, the validation sample and the global RNGs
+    accelerator: str = "auto"  # Lightning: auto | cpu | gpu
+    devices: Any = "auto"  # Lightning: devices per node (strategy=single uses 1)
     num_nodes: int = 1
-    precision: str = "32-true"
+    precision: str = "32-true"  # Lightning: 32-true | bf16-mixed | bf16-true
 
 
 @dataclass
