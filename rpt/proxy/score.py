@@ -18,7 +18,7 @@ from rpt.errors import RptError
 from rpt.proxy.artifact import ScoreArtifact
 from rpt.proxy.entropy import score_logits
 from rpt.proxy.lm import last_logits, load_causal_lm, model_fingerprint
-from rpt.proxy.windows import DOC, END, FIRST, START, input_lengths, plan_batches, plan_windows
+from rpt.proxy.windows import DOC, END, FIRST, input_lengths, plan_batches, plan_windows
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -79,16 +79,18 @@ def _score_batch(
     keep = windows[:, END] - windows[:, FIRST]
     inputs = [token_ids[doc][start : end - 1] for doc, start, _, end in windows]
     logits = last_logits(model, inputs, int(keep.max()))
-    columns = torch.arange(logits.shape[1], device=logits.device)
-    wanted = columns[None, :] >= logits.shape[1] - torch.as_tensor(keep, device=logits.device)[:, None]
-    targets = np.concatenate([token_ids[doc][first:end] for doc, _, first, end in windows])
-    entropy, rank, prob = score_logits(logits[wanted], torch.as_tensor(targets, device=logits.device), top_k)
-    rows = np.concatenate(
-        [artifact.offsets[w[DOC]] + np.arange(w[FIRST], w[END]) for w in windows]
-    )
-    artifact.columns["entropy"][rows] = entropy.cpu().numpy()
-    artifact.columns["rank"][rows] = rank.cpu().numpy()
-    artifact.columns["prob"][rows] = prob.cpu().numpy()
+    # Windows scoring fewer positions than the widest leave their first columns unused. Scoring the
+    # whole [B, K] grid (targets 0 there) and dropping those afterwards avoids copying the logits.
+    width = logits.shape[1]
+    targets = np.zeros((len(windows), width), dtype=np.int64)
+    wanted = np.zeros((len(windows), width), dtype=bool)
+    for row, (doc, _, first, end) in enumerate(windows):
+        targets[row, width - (end - first) :] = token_ids[doc][first:end]
+        wanted[row, width - (end - first) :] = True
+    measures = score_logits(logits.flatten(0, 1), torch.as_tensor(targets.ravel(), device=logits.device), top_k)
+    rows = np.concatenate([artifact.offsets[w[DOC]] + np.arange(w[FIRST], w[END]) for w in windows])
+    for name, values in zip(("entropy", "rank", "prob"), measures):
+        artifact.columns[name][rows] = values.cpu().numpy()[wanted.ravel()]
 
 
 def corpus_tokenizer_name(cfg: "DictConfig") -> str:
