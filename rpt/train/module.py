@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 from rpt.api import PluginContext, SamplingParams
 from rpt.data.prompts import extract_answer, render_prompt
 from rpt.data.tasks import NTPTask
+from rpt.errors import RptError
 from rpt.grpo.advantages import group_advantages, informative_groups
 from rpt.grpo.logprobs import left_pad, response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
@@ -66,7 +67,6 @@ class GRPOModule(LightningModule):
         self.train_metrics = StepMetrics([f"train/{m}" for m in TRAIN_METRICS])
         self.val_metrics = StepMetrics([f"val/{m}" for m in VAL_METRICS])
         self._plugin_metrics: list[dict[str, float]] = []
-        self._grad_norms: list[float] = []
         self._rng_to_restore: dict[str, Any] | None = None
         self._plugins_ready = False
 
@@ -92,6 +92,10 @@ class GRPOModule(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     def on_fit_start(self) -> None:
+        ranks = data_parallel_size(self.trainer.strategy)
+        if self.cfg.trainer.prompts_per_step % ranks:
+            raise RptError(f"trainer.prompts_per_step={self.cfg.trainer.prompts_per_step} must be a multiple "
+                           f"of the {ranks} data-parallel ranks")
         self._setup_plugins()
 
     def _setup_plugins(self) -> None:
@@ -144,10 +148,11 @@ class GRPOModule(LightningModule):
         # every rank trains on as many groups, so sharded forward/backward passes stay in step
         count = self._min_over_ranks(min(len(kept), share))
         kept = kept.head(count)
-        metrics = self.train_metrics
-        metrics.update("train/kept_ratio", len(kept) / max(drawn, 1), max(drawn, 1))
-        metrics.update("train/kept_groups", len(kept))
-        metrics.update("train/dropped_groups", drawn - len(kept))
+        counts = torch.tensor([float(len(kept)), float(drawn)], device=self.device)
+        kept_all, drawn_all = global_sum(counts, data_parallel_group(self.trainer.strategy)).tolist()
+        self.train_metrics.update("train/kept_groups", kept_all)  # over all ranks
+        self.train_metrics.update("train/dropped_groups", drawn_all - kept_all)
+        self.train_metrics.update("train/kept_ratio", kept_all / max(drawn_all, 1.0))
         return kept
 
     def _sample(self, tasks: list[NTPTask], step: int, attempt: int) -> Groups:
