@@ -1,9 +1,10 @@
 """Rollouts with Hugging Face `generate` on the policy itself: no second copy, no weight sync.
 
 The engine for small models, CPUs and tests: batched (left-padded prompts), seeded, stopping at
-EOS or at a stop string. Log-probs are those of the sampling distribution (logits / temperature),
-recomputed by one forward pass in the trainer's chunked code path, so they match the trainer's
-"old" log-probs exactly and never need the `[batch, length, vocab]` scores `generate` could keep.
+EOS or at a stop string. Log-probs are those of softmax(logits / temperature) (before any top_p
+cut, as the trainer computes them), recomputed by one forward pass in the trainer's chunked code
+path, so they match the trainer's "old" log-probs and never need the `[batch, length, vocab]`
+scores `generate` could keep.
 """
 
 from __future__ import annotations
