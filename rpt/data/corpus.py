@@ -212,6 +212,9 @@ def _concat(arrays: list[np.ndarray]) -> np.ndarray:
 
 def _unpack(texts: list[str], arrays: Any, key: str) -> TokenizedCorpus:
     bounds = np.concatenate([[0], np.cumsum(arrays["lengths"])])
-    ids = [arrays["ids"][a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    ends = [arrays["ends"][a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    # Read each array once: every `arrays[name]` decompresses a fresh full copy, and a slice of
+    # it would keep that whole copy alive (one per document: gigabytes for a few thousand).
+    all_ids, all_ends = arrays["ids"], arrays["ends"]
+    ids = [all_ids[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    ends = [all_ends[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     return TokenizedCorpus(texts, ids, ends, key)
