@@ -144,8 +144,12 @@ class EvalConfig:
     scores: str | None = None  # difficulty: `rpt score` artifact of the difficulty model; None = data.scores
     buckets: dict[str, float] = field(default_factory=lambda: {"easy": 0.5, "medium": 1.0, "hard": 1.5})  # nested: entropy > value
     max_positions: int | None = 1000  # held-out positions evaluated (a seeded sample); None = all
-    batch_size: int = 32  # positions per forward pass (standard mode)
+    batch_size: int = 32  # positions per forward pass (standard mode) or per rollout call (reasoning)
     dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
+    samples: int = 8  # reasoning: answers sampled per position (sampling.*); pass@1 is their mean reward
+    patterns: bool = False  # reasoning: count reasoning-pattern keyword markers in the responses
+    pattern_keywords: str = "default"  # configs/patterns/<name>.yaml, or a path to such a file
+    templates: list[str] = field(default_factory=list)  # compare these prompt templates (Random@1, Pass@samples)
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""`rpt eval`: next-token accuracy of one or two models on held-out positions, per difficulty bucket."""
+"""`rpt eval`: next-token accuracy of one or two models on held-out positions, per difficulty bucket.
+
+Modes: `standard` (greedy argmax next token) and `reasoning` (sampled answers through the prompt
+template, scored by the reward plugin; pass@1 averaged over eval.samples). With eval.templates set,
+the first model is instead compared across prompt templates (Random@1 and Pass@k).
+Everything goes to run.dir: eval.json (or templates.json), responses/<model>.jsonl (reasoning).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,14 @@ from omegaconf import OmegaConf
 
 from rpt.config import require
 from rpt.data.corpus import TokenizedCorpus, load_tokenizer, tokenize_corpus
+from rpt.data.prompts import check_template
 from rpt.data.tasks import NTPTask, make_task, row_entropies, select_tasks
 from rpt.errors import RptError
 from rpt.eval.buckets import bucket_accuracy, paired_difference
+from rpt.eval.patterns import load_pattern_keywords, pattern_stats, relative_change
+from rpt.eval.reasoning import SampledAnswers, sample_and_reward
 from rpt.eval.standard import standard_accuracy
+from rpt.eval.tables import format_eval_table, format_patterns_table, format_templates_table
 from rpt.proxy.artifact import load_scores
 from rpt.proxy.lm import load_causal_lm
 from rpt.proxy.score import check_same_tokenizer
@@ -28,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODES = ("standard",)
+MODES = ("standard", "reasoning")
 
 
 @dataclass
@@ -38,6 +48,14 @@ class EvalSet:
     tasks: list[NTPTask]
     entropies: np.ndarray
     difficulty: dict[str, Any]  # which scores gave the entropies: path, model, top_k
+
+
+@dataclass
+class ModelScores:
+    name: str
+    n_params: int
+    values: np.ndarray  # per task, in [0, 1]
+    samples: SampledAnswers | None = None  # reasoning mode: what the model wrote
 
 
 def build_eval_set(cfg: "DictConfig", corpus: TokenizedCorpus) -> EvalSet:
@@ -60,41 +78,61 @@ def build_eval_set(cfg: "DictConfig", corpus: TokenizedCorpus) -> EvalSet:
     return EvalSet(tasks, entropies, difficulty)
 
 
-@dataclass
-class ModelScores:
-    name: str
-    n_params: int
-    values: np.ndarray  # per task, in [0, 1]
-
-
-def evaluate_model(cfg: "DictConfig", name: str, eval_set: EvalSet) -> ModelScores:
-    """Per-task scores of the model `name` in the configured mode."""
+def evaluate_model(cfg: "DictConfig", name: str, eval_set: EvalSet, tokenizer) -> ModelScores:
+    """Per-task scores of the model `name` in eval.mode."""
     model = load_causal_lm(name, cfg.eval.dtype)
     n_params = sum(p.numel() for p in model.parameters())
-    return ModelScores(name, n_params, standard_accuracy(model, eval_set.tasks, cfg.eval.batch_size))
+    if cfg.eval.mode == "standard":
+        return ModelScores(name, n_params, standard_accuracy(model, eval_set.tasks, cfg.eval.batch_size))
+    samples = sample_and_reward(cfg, name, model, tokenizer, eval_set.tasks, cfg.prompt.template, cfg.eval.samples)
+    return ModelScores(name, n_params, samples.pass_at_1, samples)
 
 
 def run_eval(cfg: "DictConfig") -> dict[str, Any]:
-    """What `rpt eval` does: score each model, write `<run.dir>/eval.json`, print the table."""
+    """What `rpt eval` does: score each model (or template), write the results to run.dir, print tables."""
     require(cfg, "data.path")
-    if cfg.eval.mode not in MODES:
-        raise RptError(f"unknown eval.mode {cfg.eval.mode!r}; choose one of: {', '.join(MODES)}")
+    check_eval_config(cfg)
     models = list(cfg.eval.models) or [_policy(cfg)]
-    if len(models) > 2:
-        raise RptError(f"eval.models takes one model or two to compare, got {len(models)}")
     tokenizer = load_tokenizer(cfg.model.tokenizer or models[0])
     corpus = tokenize_corpus(cfg.data, tokenizer)
     for name in models:
         check_same_tokenizer(tokenizer, load_tokenizer(name), name)
     eval_set = build_eval_set(cfg, corpus)
     thresholds = dict(cfg.eval.buckets) if eval_set.difficulty else {}
-    scores = [evaluate_model(cfg, name, eval_set) for name in models]
+    run_dir = Path(cfg.run.dir).expanduser()
+    if cfg.eval.templates:
+        result = compare_templates(cfg, models[0], eval_set, thresholds, tokenizer)
+        _write_and_print(run_dir / "templates.json", result, format_templates_table(result))
+        return result
+    scores = [evaluate_model(cfg, name, eval_set, tokenizer) for name in models]
     result = eval_result(cfg.eval.mode, eval_set, thresholds, scores)
-    out = Path(cfg.run.dir) / "eval.json"
-    write_json(out, result)
-    print(format_eval_table(result))
-    print(f"wrote {out}")
+    if cfg.eval.mode == "reasoning":
+        write_responses(run_dir / "responses", eval_set, scores, list(result["models"]))
+    table = format_eval_table(result)
+    if cfg.eval.patterns:
+        result["patterns"] = patterns_result(
+            {label: s.samples.texts for label, s in zip(result["models"], scores)}, cfg.eval.pattern_keywords
+        )
+        table += "\n\n" + format_patterns_table(result["patterns"])
+    _write_and_print(run_dir / "eval.json", result, table)
     return result
+
+
+def check_eval_config(cfg: "DictConfig") -> None:
+    """Settings that do not fit together fail before any model is loaded."""
+    if cfg.eval.mode not in MODES:
+        raise RptError(f"unknown eval.mode {cfg.eval.mode!r}; choose one of: {', '.join(MODES)}")
+    if len(cfg.eval.models) > 2:
+        raise RptError(f"eval.models takes one model or two to compare, got {len(cfg.eval.models)}")
+    if cfg.eval.patterns and cfg.eval.mode != "reasoning":
+        raise RptError("eval.patterns counts markers in written reasoning: it needs eval.mode=reasoning")
+    if cfg.eval.samples < 1:
+        raise RptError(f"eval.samples must be at least 1, got {cfg.eval.samples}")
+    for template in cfg.eval.templates:
+        check_template(template)
+    check_template(cfg.prompt.template)
+    if cfg.eval.patterns:
+        load_pattern_keywords(cfg.eval.pattern_keywords)
 
 
 def eval_result(mode: str, eval_set: EvalSet, thresholds: dict[str, float], scores: list[ModelScores]) -> dict[str, Any]:
@@ -122,6 +160,55 @@ def eval_result(mode: str, eval_set: EvalSet, thresholds: dict[str, float], scor
     return result
 
 
+def compare_templates(cfg: "DictConfig", name: str, eval_set: EvalSet, thresholds: dict[str, float],
+                      tokenizer) -> dict[str, Any]:
+    """Random@1 (mean reward of one sample) and Pass@k (best of k) of model `name` under each template."""
+    model = load_causal_lm(name, cfg.eval.dtype)
+    templates = {}
+    for template in cfg.eval.templates:
+        samples = sample_and_reward(cfg, name, model, tokenizer, eval_set.tasks, template, cfg.eval.samples)
+        templates[template] = {
+            metric: {b: r.to_json() for b, r in bucket_accuracy(values, eval_set.entropies, thresholds).items()}
+            for metric, values in (("random@1", samples.pass_at_1), ("pass@k", samples.pass_at_k))
+        }
+    return {"model": name, "samples": cfg.eval.samples, "n_positions": len(eval_set.tasks),
+            "difficulty": eval_set.difficulty, "thresholds": thresholds, "templates": templates}
+
+
+def patterns_result(texts: dict[str, list[str]], keywords_file: str) -> dict[str, Any]:
+    """Pattern shares per model (label -> responses), and their relative change when two."""
+    keywords = load_pattern_keywords(keywords_file)
+    stats = {label: pattern_stats(responses, keywords) for label, responses in texts.items()}
+    result: dict[str, Any] = {"keywords": keywords_file, "models": {k: s.to_json() for k, s in stats.items()}}
+    if len(stats) == 2:
+        before, after = stats.values()
+        result["relative_change"] = relative_change(before, after)
+    return result
+
+
+def write_responses(folder: Path, eval_set: EvalSet, scores: list[ModelScores], labels: list[str]) -> None:
+    """One JSON line per sample: where it was asked, what the model wrote, its answer and reward."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, s in zip(labels, scores):
+        k = s.samples.rewards.shape[1]
+        lines = [
+            json.dumps({"doc_id": task.doc_id, "position": task.position, "entropy": _finite(task.entropy),
+                        "sample": j, "text": s.samples.texts[i * k + j], "answer": s.samples.answers[i * k + j],
+                        "reward": float(s.samples.rewards[i, j])}, ensure_ascii=False)
+            for i, task in enumerate(eval_set.tasks) for j in range(k)
+        ]
+        _write_text(folder / f"{_file_name(label)}.jsonl", "".join(line + "\n" for line in lines))
+
+
+def read_responses(folder: Path) -> dict[str, list[str]]:
+    """Model label -> its sampled texts, from the responses/ folder of a reasoning eval."""
+    files = sorted(Path(folder).glob("*.jsonl"))
+    if not files:
+        raise RptError(f"no responses in {folder}: run `rpt eval eval.mode=reasoning` with run.dir there first")
+    return {f.stem: [json.loads(line)["text"] for line in f.read_text(encoding="utf-8").splitlines() if line]
+            for f in files}
+
+
 def model_labels(names: list[str]) -> list[str]:
     """Short names for tables: the folder name, or the full name where two would clash."""
     short = [Path(n).name or n for n in names]
@@ -129,46 +216,30 @@ def model_labels(names: list[str]) -> list[str]:
     return [label if labels.count(label) == 1 else f"{label} ({i + 1})" for i, label in enumerate(labels)]
 
 
-def format_eval_table(result: dict[str, Any]) -> str:
-    """A markdown table: one row per bucket, accuracy [95% CI] per model, and the difference when two."""
-    labels = list(result["models"])
-    header = ["bucket", "n", *labels]
-    comparison = result.get("comparison")
-    if comparison:
-        header.append(f"{comparison['second']} − {comparison['first']}")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for bucket, first in result["models"][labels[0]]["buckets"].items():
-        threshold = result["thresholds"].get(bucket)
-        name = bucket if threshold is None else f"{bucket} (H > {threshold:g})"
-        cells = [name, str(first["n"])]
-        cells += [_percent(result["models"][m]["buckets"][bucket]) for m in labels]
-        if comparison:
-            diff = comparison["buckets"][bucket]
-            cells.append(_percent({"accuracy": diff["difference"], "ci95": diff["ci95"]}, signed=True))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _percent(entry: dict[str, Any], signed: bool = False) -> str:
-    value, (low, high) = entry["accuracy"], entry["ci95"]
-    if _missing(value):
-        return "–"
-    sign = "+" if signed else ""
-    interval = "" if _missing(low) else f" [{100 * low:{sign}.1f}, {100 * high:{sign}.1f}]"
-    return f"{100 * value:{sign}.1f}%{interval}"
-
-
-def _missing(value: float | None) -> bool:
-    """NaN in memory is null once written to eval.json."""
-    return value is None or math.isnan(value)
-
-
 def write_json(path: Path, value: dict[str, Any]) -> None:
     """Atomically, with NaN written as null (valid JSON for any reader)."""
+    _write_text(path, json.dumps(_nan_to_none(value), indent=1))
+
+
+def _write_and_print(path: Path, result: dict[str, Any], table: str) -> None:
+    write_json(path, result)
+    print(table)
+    print(f"wrote {path}")
+
+
+def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_nan_to_none(value), indent=1))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def _nan_to_none(value: Any) -> Any:
