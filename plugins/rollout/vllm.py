@@ -83,7 +83,7 @@ class VLLMRollout(Rollout):
                 enable_sleep_mode=self.sleep,
                 enable_prefix_caching=True,
                 logprobs_mode="processed_logprobs",  # of logits / temperature, as the trainer computes them
-                seed=0,  # sampling is seeded per request in `generate`
+                seed=0,  # `generate` seeds each call
             )
         if context.policy is not None:  # a resumed or pre-trained policy differs from its folder
             self._push(full_weights(context.policy))
@@ -94,7 +94,9 @@ class VLLMRollout(Rollout):
         Log-probs are of the sampling distribution, softmax(logits / temperature) (temperature 1 when
         greedy), as the HF rollout and the trainer compute them; with top_p < 1 vLLM renormalises over
         the nucleus it sampled from, so they are higher than the trainer's by -log(nucleus mass).
-        Sampling is seeded per request from `params.seed`: the same seed gives the same samples.
+        Like rollout=hf, sampling draws from the global RNG seeded with `params.seed` for this call
+        only (the trainer's RNG state is restored after): the same seed and prompts give the same
+        samples. (vLLM's per-request seeds would crash on CPU when a long prompt is prefilled in chunks.)
         """
         from vllm import SamplingParams as VLLMSamplingParams
         from vllm.inputs import TokensPrompt
@@ -103,22 +105,19 @@ class VLLMRollout(Rollout):
         greedy = params.temperature == 0
         # vLLM samples n > 1 only with temperature > 0; greedy copies are identical anyway.
         copies, n = (params.n, 1) if greedy else (1, params.n)
-        # vLLM seeds the k-th of n samples with seed + k: spread the requests' seeds far apart.
-        seeds = np.random.SeedSequence(params.seed).generate_state(len(prompts) * copies, dtype=np.uint64) >> 1
         requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts for _ in range(copies)]
-        sampling = [
-            VLLMSamplingParams(
-                n=n,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                max_tokens=params.max_tokens,
-                stop=list(params.stop) or None,
-                seed=int(seed),
-                logprobs=0,
-            )
-            for seed in seeds
-        ]
-        outputs = self._llm.generate(requests, sampling, use_tqdm=False)
+        sampling = VLLMSamplingParams(
+            n=n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            stop=list(params.stop) or None,
+            logprobs=0,
+        )
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(params.seed)
+            outputs = self._llm.generate(requests, sampling, use_tqdm=False)
         completions = [c for out in outputs for c in out.outputs]
         ids = [list(c.token_ids) for c in completions]
         logprobs = [[step[token].logprob for step, token in zip(c.logprobs, c.token_ids)] for c in completions]

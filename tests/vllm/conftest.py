@@ -34,13 +34,41 @@ def vllm_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def make_context(vllm_model_dir):
-    """A plugin context holding a fresh float32 copy of the policy, as the trainer would."""
+def make_context(vllm_model_dir, request):
+    """A plugin context holding a fresh float32 copy of the policy, as the trainer would; the
+    randomly initialised model, or with `pretrained=True` the one that has seen the corpus."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    def make(policy: bool = True) -> PluginContext:
-        cfg = load_config([f"model.policy={vllm_model_dir}", "rollout=vllm"])
-        model = AutoModelForCausalLM.from_pretrained(vllm_model_dir, dtype=torch.float32).eval() if policy else None
-        return PluginContext(tokenizer=AutoTokenizer.from_pretrained(vllm_model_dir), policy=model, config=cfg)
+    def make(policy: bool = True, pretrained: bool = False) -> PluginContext:
+        path = request.getfixturevalue("vllm_pretrained_dir") if pretrained else vllm_model_dir
+        cfg = load_config([f"model.policy={path}", "rollout=vllm"])
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval() if policy else None
+        return PluginContext(tokenizer=AutoTokenizer.from_pretrained(path), policy=model, config=cfg)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def vllm_pretrained_dir(vllm_model_dir, tmp_path_factory) -> Path:
+    """The vLLM-compatible tiny model after a little next-token training on the test corpus, so that
+    GRPO rewards vary within groups (as tests/train's `pretrained_dir`, with 2 attention heads)."""
+    from transformers import AutoModelForCausalLM
+
+    from rpt.data.corpus import load_tokenizer
+    from tests.conftest import CORPUS
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(str(vllm_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(vllm_model_dir)
+    batch = tokenizer(sorted(set(CORPUS)), add_special_tokens=False, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(30):  # short: the policy stays uncertain, so samples of one task differ
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    path = tmp_path_factory.mktemp("vllm_pretrained")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -1,0 +1,69 @@
+"""Rollout plugins for the vLLM training tests, named by dotted path (`rollout.name=tests.vllm.recording....`).
+
+`CheckedVLLM` is rollout=vllm that, at every `generate`, also scores its samples with the live
+policy (the trainer's log-prob code) and records the largest gap. `ReplayHF` is rollout=hf with
+`generate`'s sampler swapped for the recorded vLLM samples, so everything after sampling (trimming,
+log-probs, texts, rewards, the update) runs through the HF plugin's own code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from rpt.api import PluginContext, RolloutOutput, SamplingParams
+from rpt.grpo.logprobs import left_pad, response_logprobs, right_pad
+from rpt.plugins.rollout.hf import HFRollout
+from rpt.plugins.rollout.vllm import VLLMRollout
+
+#: one entry per `generate` call of the last CheckedVLLM run: (prompts, params, output, max |gap|)
+RECORDED: list[tuple[list[list[int]], SamplingParams, RolloutOutput, float]] = []
+
+
+class CheckedVLLM(VLLMRollout):
+    """rollout=vllm, checked against the policy's own log-probs at every call."""
+
+    def setup(self, context: PluginContext) -> None:
+        RECORDED.clear()
+        self.policy = context.policy
+        super().setup(context)
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
+        out = super().generate(prompts, params)
+        RECORDED.append(([list(p) for p in prompts], params, out, self._max_gap(prompts, params, out)))
+        return out
+
+    @torch.no_grad()
+    def _max_gap(self, prompts, params: SamplingParams, out: RolloutOutput) -> float:
+        n = len(out.response_ids) // len(prompts)
+        prompt_ids, prompt_mask = left_pad([p for p in prompts for _ in range(n)], 0, torch.device("cpu"))
+        response_ids, response_mask = right_pad(out.response_ids, 0, torch.device("cpu"))
+        temperature = params.temperature if params.temperature > 0 else 1.0
+        own, _ = response_logprobs(self.policy, prompt_ids, prompt_mask, response_ids, response_mask, 1024, temperature)
+        engine = torch.zeros_like(own)
+        for i, row in enumerate(out.response_logprobs):
+            engine[i, : len(row)] = torch.tensor(row)
+        return ((own - engine).abs() * response_mask).max().item()
+
+
+class ReplayHF(HFRollout):
+    """rollout=hf whose sampler returns the samples CheckedVLLM drew, call by call."""
+
+    def setup(self, context: PluginContext) -> None:
+        super().setup(context)
+        self.calls = 0
+        self.model.generate = self._replay
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
+        recorded_prompts, recorded_params, recorded, _ = RECORDED[self.calls]
+        assert [list(p) for p in prompts] == recorded_prompts and params == recorded_params
+        self._pending = recorded.response_ids
+        self.calls += 1
+        return super().generate(prompts, params)
+
+    def _replay(self, input_ids: torch.Tensor, num_return_sequences: int, pad_token_id: int, **_) -> torch.Tensor:
+        rows = len(input_ids) * num_return_sequences
+        responses, self._pending = self._pending[:rows], self._pending[rows:]
+        generated, _ = right_pad(responses, pad_token_id, input_ids.device)
+        return torch.cat([input_ids.repeat_interleave(num_return_sequences, dim=0), generated], dim=1)

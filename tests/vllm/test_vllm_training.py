@@ -1,0 +1,94 @@
+"""GRPO training with rollout=vllm: the engine follows every update, and training is as with rollout=hf."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rpt.cli import main
+from rpt.config import load_config
+from rpt.train.run import train
+from tests.vllm import recording
+
+pytestmark = pytest.mark.vllm
+
+CHECKED = "rollout.name=tests.vllm.recording.CheckedVLLM"
+ENGINE = ["rollout=vllm", "rollout.kv_cache_gib=0.05", "rollout.max_model_len=256", "rollout.enforce_eager=true"]
+
+
+@pytest.fixture
+def train_args(vllm_pretrained_dir, tmp_path):
+    from tests.conftest import CORPUS
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS), encoding="utf-8")
+
+    def build(*extra: str, run: str = "run") -> list[str]:
+        return [
+            f"model.policy={vllm_pretrained_dir}",
+            f"data.path={corpus}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            f"run.dir={tmp_path / run}",
+            "prompt.template=direct",
+            "prompt.chat=false",
+            "reward=proxy_prob",
+            "reward.scorer=policy",  # a soft reward: every group has signal
+            "sampling.n=4",
+            "sampling.temperature=1.0",
+            "sampling.max_tokens=2",
+            "trainer.prompts_per_step=4",
+            "trainer.max_steps=3",
+            "trainer.val_every=0",
+            "trainer.accelerator=cpu",
+            "logger.wandb.mode=disabled",
+            "optim.lr=1e-2",
+            *extra,
+        ]
+
+    return build
+
+
+def series(run_dir: Path, column: str) -> list[float]:
+    with (run_dir / "metrics.csv").open(newline="") as f:
+        return [float(r[column]) for r in csv.DictReader(f) if r.get(column)]
+
+
+def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_vllm_log_probs_follow_every_update_and_training_matches_rollout_hf(train_args, vllm_pretrained_dir):
+    from transformers import AutoModelForCausalLM
+
+    vllm_run = train(load_config(train_args(*ENGINE, CHECKED, run="vllm")))
+    gaps = [gap for *_, gap in recording.RECORDED]
+    assert len(gaps) == 3  # one rollout per step
+    assert max(gaps) < 1e-3  # the engine sampled with the policy's current weights at every step
+    assert series(vllm_run.run_dir, "rollout/weight_version") == [1.0, 2.0, 3.0]  # setup + one push per step
+    assert series(vllm_run.run_dir, "rollout/weight_staleness") == [0.0, 0.0, 0.0]
+
+    hf_run = train(load_config(train_args("rollout=hf", "rollout.name=tests.vllm.recording.ReplayHF", run="hf")))
+    for column in ("train/reward", "train/loss", "train/grad_norm", "train/response_len"):
+        assert series(vllm_run.run_dir, column) == pytest.approx(series(hf_run.run_dir, column), abs=1e-6), column
+    trained, replayed = weights(vllm_run.checkpoint), weights(hf_run.checkpoint)
+    start = AutoModelForCausalLM.from_pretrained(vllm_pretrained_dir).state_dict()
+    assert max((trained[f"policy.{k}"] - v).abs().max().item() for k, v in start.items() if f"policy.{k}" in trained) > 1e-4
+    for name in trained:
+        torch.testing.assert_close(trained[name], replayed[name], rtol=0, atol=1e-6)
+
+
+def test_without_syncs_the_engine_falls_behind(train_args):
+    """The check above can fail: pushing only every 100 steps leaves the engine on the first weights."""
+    run = train(load_config(train_args(*ENGINE, CHECKED, "rollout.sync_every=100", run="stale")))
+    gaps = [gap for *_, gap in recording.RECORDED]
+    assert gaps[0] < 1e-3 and min(gaps[1:]) > 1e-3
+    assert series(run.run_dir, "rollout/weight_staleness") == [0.0, 1.0, 2.0]
+
+
+def test_rpt_train_with_rollout_vllm_from_the_cli(train_args, capsys):
+    assert main(["train", *train_args(*ENGINE, "trainer.max_steps=1", run="cli")]) == 0
+    assert "run:" in capsys.readouterr().out
