@@ -66,12 +66,28 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(export(args.source, args.out_dir))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    """Markdown report with plots of a run's eval results; `scaling RUN_DIR` fits the scaling law first."""
+    from rpt.eval.report import run_report
+
+    run_report(args.run_dir, args.overrides)
+
+
+def cmd_patterns(args: argparse.Namespace) -> None:
+    """Reasoning-pattern shares of the responses a reasoning eval saved in RUN_DIR."""
+    from rpt.eval.report import run_patterns
+
+    run_patterns(args.run_dir, args.overrides)
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "plugins": (cmd_plugins, "list installed reward, filter and rollout plugins"),
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
     "tasks": (cmd_tasks, "print a few NTP tasks built from a corpus"),
     "score": (cmd_score, "score corpus positions with the proxy LM: rpt score model.proxy=... data.path=..."),
     "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=..."),
+    "patterns": (cmd_patterns, "reasoning-pattern shares of a reasoning eval's responses: rpt patterns RUN_DIR"),
+    "report": (cmd_report, "markdown report + plots of RUN_DIR: rpt report [scaling] RUN_DIR"),
     "train": (cmd_train, "RPT with GRPO: rpt train model.policy=... data.path=... [resume=last]"),
     "export": (cmd_export, "write a run's policy as a Hugging Face folder: rpt export RUN_DIR_OR_CKPT OUT_DIR"),
 }
@@ -94,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("source", help="a run directory (its newest checkpoint) or a checkpoint")
             p.add_argument("out_dir", help="the Hugging Face folder to write")
         elif name != "plugins":
+            if name in ("report", "patterns"):
+                p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (report: or `scaling RUN_DIR`)")
             p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
         p.set_defaults(func=func)
     return parser
