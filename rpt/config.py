@@ -76,6 +76,7 @@ class GRPOConfig:
     mini_batches: int = 1  # optimizer steps per rollout batch and epoch
     micro_batch_size: int = 8  # sequences per forward/backward pass
     logprob_chunk_tokens: int = 1024  # log-probs are computed this many positions at a time
+    tis_cap: float | None = None  # truncated importance sampling: weight each token's loss by min(p_policy / p_rollout, tis_cap); None = off
 
 
 @dataclass

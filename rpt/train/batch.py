@@ -24,6 +24,7 @@ class Groups:
     responses: list[list[int]] = field(default_factory=list)  # one per sample
     answers: list[str | None] = field(default_factory=list)  # one per sample; None = format error
     rewards: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # one per sample
+    logprobs: list[list[float]] = field(default_factory=list)  # one per sample: the rollout engine's, per token
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -39,6 +40,7 @@ class Groups:
             [self.responses[i] for i in samples],
             [self.answers[i] for i in samples],
             self.rewards[samples],
+            [self.logprobs[i] for i in samples],
         )
 
     def head(self, count: int) -> "Groups":
@@ -53,6 +55,7 @@ class Groups:
             self.responses + other.responses,
             self.answers + other.answers,
             torch.cat([self.rewards, other.rewards]),
+            self.logprobs + other.logprobs,
         )
 
 
@@ -69,6 +72,7 @@ class RolloutBatch:
     response_ids: torch.Tensor
     response_mask: torch.Tensor
     advantages: torch.Tensor  # [rows]
+    rollout_logprobs: torch.Tensor | None = None  # the rollout engine's log-probs of the response tokens
     old_logprobs: torch.Tensor | None = None
     ref_logprobs: torch.Tensor | None = None
 
@@ -77,7 +81,10 @@ class RolloutBatch:
         prompts = [p for p in groups.prompts for _ in range(groups.group_size)]
         prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
         response_ids, response_mask = right_pad(groups.responses, pad_id, device)
-        return cls(prompt_ids, prompt_mask, response_ids, response_mask, advantages.to(device))
+        rollout_logprobs = torch.zeros(response_ids.shape, dtype=torch.float32)
+        for row, values in enumerate(groups.logprobs):
+            rollout_logprobs[row, : len(values)] = torch.tensor(values, dtype=torch.float32)
+        return cls(prompt_ids, prompt_mask, response_ids, response_mask, advantages.to(device), rollout_logprobs.to(device))
 
     def __len__(self) -> int:
         return self.prompt_ids.shape[0]
@@ -95,6 +102,7 @@ class RolloutBatch:
             response_ids=crop(self.response_ids),
             response_mask=crop(self.response_mask),
             advantages=self.advantages[index],
+            rollout_logprobs=crop(self.rollout_logprobs),
             old_logprobs=crop(self.old_logprobs),
             ref_logprobs=crop(self.ref_logprobs),
         )

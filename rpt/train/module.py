@@ -34,6 +34,7 @@ from rpt.errors import RptError
 from rpt.grpo.advantages import group_advantages, informative_groups
 from rpt.grpo.logprobs import left_pad, response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
+from rpt.grpo.off_policy import logprob_gap_metrics, truncated_is_weights
 from rpt.parallel.collectives import global_sum, gradient_normaliser
 from rpt.parallel.sharding import parallelize
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
@@ -167,7 +168,8 @@ class GRPOModule(LightningModule):
         self._record_samples(self.train_metrics, "train", rewards, answers, output.response_ids)
         self._plugin_metrics.append({f"reward/{k}": v for k, v in result.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
-        return Groups(n, list(tasks), prompts, [list(r) for r in output.response_ids], answers, rewards)
+        responses = [list(r) for r in output.response_ids]
+        return Groups(n, list(tasks), prompts, responses, answers, rewards, [list(x) for x in output.response_logprobs])
 
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)
@@ -184,6 +186,8 @@ class GRPOModule(LightningModule):
                 ref.append(_pad_to(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
         batch.old_logprobs = torch.cat(old)
         batch.ref_logprobs = torch.cat(ref) if ref else None
+        gap = logprob_gap_metrics(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask, self.cfg.grpo.tis_cap)
+        self._plugin_metrics.append({f"off_policy/{k}": v for k, v in gap.items()})  # engine vs policy
 
     def _update(self, batch: RolloutBatch) -> None:
         grpo = self.cfg.grpo
@@ -210,6 +214,8 @@ class GRPOModule(LightningModule):
         token_loss, clipped = clipped_policy_loss(
             logprobs, micro.old_logprobs, micro.advantages[:, None], grpo.clip_low, grpo.clip_high, grpo.dual_clip
         )
+        if grpo.tis_cap is not None:  # samples came from the engine: reweight towards the policy's distribution
+            token_loss = token_loss * truncated_is_weights(micro.old_logprobs, micro.rollout_logprobs, grpo.tis_cap)
         metrics = self.train_metrics
         metrics.update_masked("train/clip_frac", clipped.float(), mask)
         metrics.update_masked("train/approx_kl", kl_penalty(logprobs.detach(), micro.old_logprobs, "k3"), mask)

@@ -107,6 +107,7 @@ def check_train_config(cfg: DictConfig) -> None:
         (g.loss_agg not in LOSS_AGGREGATIONS, f"grpo.loss_agg must be one of {', '.join(LOSS_AGGREGATIONS)}, got {g.loss_agg!r}"),
         (g.kl_estimator not in KL_ESTIMATORS, f"grpo.kl_estimator must be one of {', '.join(KL_ESTIMATORS)}, got {g.kl_estimator!r}"),
         (g.dual_clip is not None and g.dual_clip <= 1, f"grpo.dual_clip must be > 1 (or null), got {g.dual_clip}"),
+        (g.tis_cap is not None and g.tis_cap <= 0, f"grpo.tis_cap must be > 0 (or null), got {g.tis_cap}"),
         (min(g.ppo_epochs, g.mini_batches, g.micro_batch_size, g.logprob_chunk_tokens) < 1,
          "grpo.ppo_epochs, mini_batches, micro_batch_size and logprob_chunk_tokens must be >= 1"),
         (t.max_steps < 1 or t.prompts_per_step < 1, "trainer.max_steps and trainer.prompts_per_step must be >= 1"),

@@ -13,6 +13,7 @@ def _groups() -> Groups:
         responses=[[7], [8, 9], [10, 11, 12], [13], [14], [15, 16]],
         answers=["a", None, "b", "c", "d", "e"],
         rewards=torch.tensor([1.0, 0.0, 0.5, 0.5, 0.0, 1.0]),
+        logprobs=[[-0.1], [-0.2, -0.3], [-0.4, -0.5, -0.6], [-0.7], [-0.8], [-0.9, -1.0]],
     )
 
 
@@ -21,6 +22,7 @@ def test_select_keeps_whole_groups():
     assert kept.tasks == ["t0", "t2"] and kept.prompts == [[1, 2, 3], [5, 6]]
     assert kept.responses == [[7], [8, 9], [14], [15, 16]]
     assert kept.rewards.tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert kept.logprobs == [[-0.1], [-0.2, -0.3], [-0.8], [-0.9, -1.0]]
     assert len(kept + _groups().head(1)) == 3
 
 
@@ -28,6 +30,7 @@ def test_batch_layout_left_pads_prompts_and_right_pads_responses():
     batch = RolloutBatch.from_groups(_groups(), torch.arange(6.0), pad_id=0, device=torch.device("cpu"))
     assert batch.prompt_ids[2].tolist() == [0, 0, 4] and batch.prompt_mask[2].tolist() == [0, 0, 1]
     assert batch.response_ids[0].tolist() == [7, 0, 0] and batch.response_mask[2].tolist() == [1, 1, 1]
+    torch.testing.assert_close(batch.rollout_logprobs[1], torch.tensor([-0.2, -0.3, 0.0]))
 
 
 def test_sub_batches_drop_columns_that_are_padding_in_all_their_rows():

@@ -70,6 +70,7 @@ def test_vllm_log_probs_follow_every_update_and_training_matches_rollout_hf(trai
     assert max(gaps) < 1e-3  # the engine sampled with the policy's current weights at every step
     assert series(vllm_run.run_dir, "rollout/weight_version") == [1.0, 2.0, 3.0]  # setup + one push per step
     assert series(vllm_run.run_dir, "rollout/weight_staleness") == [0.0, 0.0, 0.0]
+    assert max(series(vllm_run.run_dir, "off_policy/gap_max")) < 1e-3  # what the trainer logs agrees
 
     hf_run = train(load_config(train_args("rollout=hf", "rollout.name=tests.vllm.recording.ReplayHF", run="hf")))
     for column in ("train/reward", "train/loss", "train/grad_norm", "train/response_len"):
@@ -81,12 +82,16 @@ def test_vllm_log_probs_follow_every_update_and_training_matches_rollout_hf(trai
         torch.testing.assert_close(trained[name], replayed[name], rtol=0, atol=1e-6)
 
 
-def test_without_syncs_the_engine_falls_behind(train_args):
-    """The check above can fail: pushing only every 100 steps leaves the engine on the first weights."""
-    run = train(load_config(train_args(*ENGINE, CHECKED, "rollout.sync_every=100", run="stale")))
+def test_without_syncs_the_engine_falls_behind_and_the_trainer_sees_it(train_args):
+    """The check above can fail: pushing only every 100 steps leaves the engine on the first weights;
+    the trainer's gap metric shows it, and truncated importance sampling reweights those samples."""
+    run = train(load_config(train_args(*ENGINE, CHECKED, "rollout.sync_every=100", "grpo.tis_cap=1.2", run="stale")))
     gaps = [gap for *_, gap in recording.RECORDED]
     assert gaps[0] < 1e-3 and min(gaps[1:]) > 1e-3
     assert series(run.run_dir, "rollout/weight_staleness") == [0.0, 1.0, 2.0]
+    logged = series(run.run_dir, "off_policy/gap_max")
+    assert logged[0] < 1e-3 and min(logged[1:]) > 1e-3
+    assert series(run.run_dir, "off_policy/tis_clip_frac")[0] == 0.0
 
 
 def test_rpt_train_with_rollout_vllm_from_the_cli(train_args, capsys):
