@@ -136,6 +136,7 @@ class ScoreConfig:
     stride: int = 512  # positions per window after a document's first; each sees max_context_tokens..+stride-1 tokens
     batch_tokens: int = 16384  # padded tokens per forward pass
     dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
+    align_tokenizers: bool = False  # proxy with another tokenizer: score its own tokens, map them to the corpus's by character
 
 
 @dataclass

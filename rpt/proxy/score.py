@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from rpt.config import require
 from rpt.data.corpus import TokenizedCorpus, load_tokenizer, tokenize_corpus, tokenizer_fingerprint
 from rpt.errors import RptError
-from rpt.proxy.artifact import ScoreArtifact
+from rpt.proxy.artifact import ScoreArtifact, texts_fingerprint
 from rpt.proxy.entropy import score_logits
 from rpt.proxy.lm import last_logits, load_causal_lm, model_fingerprint
 from rpt.proxy.windows import DOC, END, FIRST, input_lengths, plan_batches, plan_windows
@@ -34,11 +34,14 @@ def score_corpus(
     max_context_tokens: int = 1024,
     stride: int = 512,
     batch_tokens: int = 16384,
+    char_aligned: bool = False,
     progress: bool = True,
 ) -> ScoreArtifact:
     """Score every position of `corpus` with `model` into the artifact at `path`, resuming a partial one.
 
     `proxy_id` names the model in the artifact's key (use `model_fingerprint` for a folder).
+    `char_aligned` stores token character offsets, so corpora of the same documents tokenised
+    otherwise can read the scores mapped onto their own tokens (`load_scores`).
     Windows and batches follow a fixed plan, so a resumed run stores the same values as an
     uninterrupted one.
     """
@@ -47,6 +50,8 @@ def score_corpus(
     batches = plan_batches(windows, batch_tokens)
     meta = {
         "corpus_key": corpus.key,
+        "texts_key": texts_fingerprint(corpus.texts),
+        "char_aligned": char_aligned,
         "proxy": proxy_id,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "top_k": top_k,
@@ -57,7 +62,8 @@ def score_corpus(
         "n_tokens": int(sum(lengths)),
         "n_batches": len(batches),
     }
-    artifact = ScoreArtifact.open_or_create(Path(path).expanduser(), meta, lengths)
+    artifact = ScoreArtifact.open_or_create(Path(path).expanduser(), meta, lengths,
+                                            corpus.char_ends if char_aligned else None)
     done = artifact.batches_done
     batch_sizes = [int(input_lengths(windows[b]).sum()) for b in batches]
     with (
@@ -124,14 +130,23 @@ def run_score(cfg: "DictConfig") -> Path:
     """What `rpt score` does: tokenize the corpus, score it with model.proxy, print a summary."""
     require(cfg, "data.path", "model.proxy")
     tokenizer = load_tokenizer(corpus_tokenizer_name(cfg))
-    corpus = tokenize_corpus(cfg.data, tokenizer)
-    check_same_tokenizer(tokenizer, load_tokenizer(cfg.model.proxy), cfg.model.proxy)
+    proxy_tokenizer = load_tokenizer(cfg.model.proxy)
+    same = tokenizer_fingerprint(tokenizer) == tokenizer_fingerprint(proxy_tokenizer)
+    if not same and not cfg.score.align_tokenizers:
+        raise RptError(
+            f"the tokenizer of model.proxy {cfg.model.proxy!r} differs from the corpus tokenizer "
+            f"({tokenizer.name_or_path!r}), so its positions would not line up with the tasks'; use a proxy "
+            "with the policy's tokenizer, or set score.align_tokenizers=true to map its tokens by character"
+        )
+    # Aligned scoring runs the proxy over its own tokenisation of the same documents.
+    corpus = tokenize_corpus(cfg.data, tokenizer if same else proxy_tokenizer)
     fingerprint = model_fingerprint(cfg.model.proxy)
     path = Path(cfg.data.scores).expanduser() if cfg.data.scores else default_scores_path(cfg, corpus, fingerprint)
     model = load_causal_lm(cfg.model.proxy, cfg.score.dtype)
     artifact = score_corpus(
         corpus, model, path, proxy_id=f"{cfg.model.proxy}@{fingerprint}", top_k=cfg.score.top_k,
         max_context_tokens=cfg.data.max_context_tokens, stride=cfg.score.stride, batch_tokens=cfg.score.batch_tokens,
+        char_aligned=not same,
     )
     print_summary(artifact)
     return artifact.path

@@ -11,6 +11,7 @@ from rpt.data.corpus import TokenizedCorpus
 from rpt.data.tasks import make_task
 from rpt.errors import RptError
 from rpt.proxy import load_entropies, load_scores, score_corpus
+from rpt.proxy.artifact import align_by_chars
 from rpt.proxy.entropy import target_rank_and_prob, topk_entropy
 from tests.conftest import GSM8K
 
@@ -27,7 +28,7 @@ def model():
 def random_corpus(lengths, seed=0) -> TokenizedCorpus:
     rng = np.random.default_rng(seed)
     ids = [rng.integers(0, VOCAB, n) for n in lengths]
-    return TokenizedCorpus(["x" * n for n in lengths], ids, [np.arange(1, n + 1) for n in lengths], key=f"random{seed}")
+    return TokenizedCorpus(["x" * n for n in lengths], ids, [np.arange(1, n + 1) for n in lengths], key=f"random{seed}-{lengths}")
 
 
 def reference(model, ids, start, position, k=16):
@@ -119,7 +120,9 @@ def test_load_entropies_checks_the_corpus(model, tmp_path):
     score_corpus(corpus, model, tmp_path / "s", proxy_id="tiny", max_context_tokens=4, stride=2, progress=False)
     entropies = load_entropies(tmp_path / "s", corpus)
     assert [len(e) for e in entropies] == [10, 5] and np.isnan(entropies[1][0]) and np.isfinite(entropies[1][1:]).all()
-    with pytest.raises(RptError, match="another corpus or tokenizer"):
+    with pytest.raises(RptError, match="another corpus"):
+        load_entropies(tmp_path / "s", random_corpus([10, 6]))
+    with pytest.raises(RptError, match="another tokenizer.*align_tokenizers"):  # same texts, other token ids
         load_entropies(tmp_path / "s", random_corpus([10, 5], seed=9))
     with pytest.raises(RptError, match="run `rpt score` first"):
         load_scores(tmp_path / "nothing", corpus)
@@ -137,6 +140,47 @@ def test_cli_refuses_a_proxy_with_another_tokenizer(capsys, tiny_model_dir, corp
     err = capsys.readouterr().err
     last_line = err.strip().splitlines()[-1]
     assert code == 2 and last_line.startswith("rpt: error: ") and "differs from the corpus tokenizer" in last_line
+
+
+def test_align_by_chars_by_hand():
+    # source tokens "ab|c|de" (ends 2, 3, 5); target tokens "a|bc|d|e" (ends 1, 3, 4, 5)
+    values = np.array([0.1, 0.2, 0.3], dtype=np.float32)
+    aligned = align_by_chars(np.array([2, 3, 5]), values, np.array([1, 3, 4, 5]), np.nan)
+    # target starts 0, 1, 3, 4: source starts 0, 2, 3 -> matches at 0 and 3 only
+    assert np.array_equal(aligned, np.array([0.1, np.nan, 0.3, np.nan], dtype=np.float32), equal_nan=True)
+
+
+def test_a_proxy_with_another_tokenizer_is_mapped_by_characters(tiny_model_dir, corpus_jsonl, tmp_path):
+    from rpt.config import load_config
+    from rpt.data.corpus import load_tokenizer, tokenize_corpus
+    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from tests.conftest import CORPUS
+
+    other = tmp_path / "other"
+    tokenizer = train_tokenizer(CORPUS, vocab_size=270)  # same documents, fewer merges: other boundaries
+    tokenizer.save_pretrained(other)
+    tiny_qwen2(len(tokenizer), hidden_size=32).save_pretrained(other)
+    args = [f"model.policy={tiny_model_dir}", f"model.proxy={other}", f"data.path={corpus_jsonl}",
+            f"data.cache_dir={tmp_path / 'cache'}", f"data.scores={tmp_path / 's'}", "score.align_tokenizers=true"]
+    assert main(["score", *args]) == 0
+    cfg = load_config(args)
+    policy_corpus = tokenize_corpus(cfg.data, load_tokenizer(str(tiny_model_dir)))
+    proxy_corpus = tokenize_corpus(cfg.data, tokenizer)
+    assert policy_corpus.key != proxy_corpus.key
+    aligned = load_entropies(tmp_path / "s", policy_corpus)
+    own = load_entropies(tmp_path / "s", proxy_corpus)  # the proxy's own tokens, unmapped
+    matched = 0
+    for doc, entropy in enumerate(aligned):
+        assert len(entropy) == len(policy_corpus.token_ids[doc])
+        starts = {int(e): q + 1 for q, e in enumerate(proxy_corpus.char_ends[doc][:-1])}  # char -> proxy token
+        for p in range(1, len(entropy)):
+            q = starts.get(int(policy_corpus.char_ends[doc][p - 1]))
+            if q is None:
+                assert np.isnan(entropy[p])
+            else:
+                assert entropy[p] == own[doc][q]
+                matched += 1
+    assert matched > 0
 
 
 @pytest.mark.skipif(not (GSM8K / "test.jsonl").exists(), reason="needs the GSM8K copy in ../shared")
