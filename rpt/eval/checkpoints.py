@@ -1,7 +1,7 @@
 """Evaluate every checkpoint of a training run and place it on the training-compute axis (for scaling fits).
 
-Each checkpoint `RUN_DIR/checkpoints/step-N.ckpt` is exported to a Hugging Face folder and
-evaluated with `rpt eval` settings; its eval.json goes to `RUN_DIR/eval/step-N/` with the step,
+Each checkpoint `RUN_DIR/checkpoints/step-N.ckpt` is evaluated by `rpt eval` (which exports it to
+a Hugging Face folder first) with the run's config; its eval.json goes to `RUN_DIR/eval/step-N/` with the step,
 tokens processed and FLOPs added, and is reused on the next call (delete it to re-evaluate).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,9 +67,9 @@ def evaluate_checkpoints(run_dir: Path, overrides: list[str]) -> list[dict[str, 
     """eval.json of every checkpoint (evaluating those not done yet), each with step, tokens and FLOPs."""
     from rpt.eval.evaluate import run_eval, write_json
     from rpt.train.checkpoint import checkpoint_step
-    from rpt.train.run import export
 
     cfg = run_config(run_dir, overrides)
+    # step 0 (no training yet) has no place on a power law in compute
     checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("step-*.ckpt") if checkpoint_step(p))
     if not checkpoints:
         raise RptError(f"no step-N.ckpt checkpoints in {run_dir / 'checkpoints'}")
@@ -80,10 +79,8 @@ def evaluate_checkpoints(run_dir: Path, overrides: list[str]) -> list[dict[str, 
         step = checkpoint_step(checkpoint)
         out = run_dir / "eval" / f"step-{step:06d}" / "eval.json"
         if not out.exists():
-            with tempfile.TemporaryDirectory() as folder:
-                model = str(export(checkpoint, Path(folder) / f"step-{step:06d}"))
-                result = run_eval(OmegaConf.merge(cfg, {"eval": {"models": [model], "templates": [], "patterns": False},
-                                                       "run": {"dir": str(out.parent)}}))
+            result = run_eval(OmegaConf.merge(cfg, {"eval": {"models": [str(checkpoint)], "templates": [], "patterns": False},
+                                                   "run": {"dir": str(out.parent)}}))
             result["models"] = {f"step-{step:06d}": next(iter(result["models"].values()))}
             write_json(out, result)
         result = json.loads(out.read_text())

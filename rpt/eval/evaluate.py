@@ -12,7 +12,8 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,19 +93,38 @@ def run_eval(cfg: "DictConfig") -> dict[str, Any]:
     """What `rpt eval` does: score each model (or template), write the results to run.dir, print tables."""
     require(cfg, "data.path")
     check_eval_config(cfg)
-    models = list(cfg.eval.models) or [_policy(cfg)]
-    tokenizer = load_tokenizer(cfg.model.tokenizer or models[0])
+    with tempfile.TemporaryDirectory(prefix="rpt-eval-") as exported:
+        models = hf_folders(list(cfg.eval.models) or [_policy(cfg)], Path(exported))
+        return _run_eval(cfg, models)
+
+
+def hf_folders(names: list[str], scratch: Path) -> list[tuple[str, str]]:
+    """(name, Hugging Face folder) pairs; a training run directory or checkpoint is exported into `scratch` first."""
+    from rpt.train.checkpoint import CHECKPOINT_DIR
+    from rpt.train.run import export
+
+    folders = []
+    for i, name in enumerate(names):
+        path = Path(name).expanduser()
+        is_checkpoint = path.suffix == ".ckpt" or (path / CHECKPOINT_DIR).is_dir() or (path / ".metadata").is_file()
+        folders.append((name, str(export(path, scratch / f"model-{i}")) if is_checkpoint else name))
+    return folders
+
+
+def _run_eval(cfg: "DictConfig", models: list[tuple[str, str]]) -> dict[str, Any]:
+    first_name, first = models[0]
+    tokenizer = load_tokenizer(cfg.model.tokenizer or first)
     corpus = tokenize_corpus(cfg.data, tokenizer)
-    for name in models:
-        check_same_tokenizer(tokenizer, load_tokenizer(name), name)
+    for name, folder in models:
+        check_same_tokenizer(tokenizer, load_tokenizer(folder), name)
     eval_set = build_eval_set(cfg, corpus)
     thresholds = dict(cfg.eval.buckets) if eval_set.difficulty else {}
     run_dir = Path(cfg.run.dir).expanduser()
     if cfg.eval.templates:
-        result = compare_templates(cfg, models[0], eval_set, thresholds, tokenizer)
+        result = {**compare_templates(cfg, first, eval_set, thresholds, tokenizer), "model": first_name}
         _write_and_print(run_dir / "templates.json", result, format_templates_table(result))
         return result
-    scores = [evaluate_model(cfg, name, eval_set, tokenizer) for name in models]
+    scores = [replace(evaluate_model(cfg, folder, eval_set, tokenizer), name=name) for name, folder in models]
     result = eval_result(cfg.eval.mode, eval_set, thresholds, scores)
     if cfg.eval.mode == "reasoning":
         write_responses(run_dir / "responses", eval_set, scores, list(result["models"]))

@@ -148,16 +148,16 @@ def run_score(cfg: "DictConfig") -> Path:
         max_context_tokens=cfg.data.max_context_tokens, stride=cfg.score.stride, batch_tokens=cfg.score.batch_tokens,
         char_aligned=not same,
     )
-    print_summary(artifact)
+    print_summary(artifact, dict(cfg.eval.buckets))
     return artifact.path
 
 
-def print_summary(artifact: ScoreArtifact) -> None:
+def print_summary(artifact: ScoreArtifact, buckets: dict[str, float]) -> None:
     entropy = np.asarray(artifact.columns["entropy"])
     scored = entropy[np.isfinite(entropy)]
     print(f"scored {len(scored)} positions of {len(artifact.offsets) - 1} documents -> {artifact.path}")
     if len(scored):
         top1 = float((np.asarray(artifact.columns["rank"]) == 0).sum() / len(scored))
-        shares = ", ".join(f"> {t}: {(scored > t).mean():.1%}" for t in (0.5, 1.0, 1.5))
+        shares = ", ".join(f"{name} (> {t:g}) {(scored > t).mean():.1%}" for name, t in buckets.items())
         print(f"mean top-{artifact.meta['top_k']} entropy {scored.mean():.3f} nats ({shares}); proxy top-1 accuracy {top1:.1%}")
     print(f"use it with: data.scores={artifact.path}")
