@@ -114,8 +114,8 @@ def check_same_tokenizer(corpus_tokenizer, model_tokenizer, model_name: str) -> 
     if tokenizer_fingerprint(corpus_tokenizer) != tokenizer_fingerprint(model_tokenizer):
         raise RptError(
             f"the tokenizer of {model_name!r} differs from the corpus tokenizer "
-            f"({corpus_tokenizer.name_or_path!r}), so its positions would not line up; use a model with "
-            "the policy's tokenizer, or set model.tokenizer to the model's tokenizer if the policy shares it"
+            f"({corpus_tokenizer.name_or_path!r}), so its token positions would not line up with the tasks'; "
+            "use a model that shares the corpus's tokenizer (model.tokenizer, else the policy's)"
         )
 
 
