@@ -103,9 +103,9 @@ def test_an_interrupted_run_resumes_to_the_same_artifact(model, tmp_path):
     resumed_model = CrashAfter(model, calls=-1)  # never raises; counts forwards
     resumed = score_corpus(corpus, resumed_model, tmp_path / "resumed", **settings)
     assert resumed_model.seen == clean.meta["n_batches"] - 3, "finished batches were recomputed"
-    for name in ("entropy", "rank", "prob", "offsets", "meta"):
-        suffix = ".json" if name == "meta" else ".npy"
-        assert (tmp_path / "clean" / f"{name}{suffix}").read_bytes() == (tmp_path / "resumed" / f"{name}{suffix}").read_bytes()
+    assert resumed.complete
+    for name in ("entropy.npy", "rank.npy", "prob.npy", "offsets.npy", "meta.json", "progress.json"):
+        assert (tmp_path / "clean" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes()
 
 
 def test_resuming_with_other_settings_is_refused(model, tmp_path):
