@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,7 @@ class VLLMRollout(Rollout):
             if self.sleep:
                 raise RptError("rollout.sleep needs a GPU: vLLM's sleep mode is not supported on CPU; set rollout.sleep=false")
         self._tokenizer = context.tokenizer
-        with _preserved_process_state():
+        with _preserved_process_state(), _engine_errors():
             self._llm = vllm.LLM(
                 model=str(model_path),
                 tokenizer=str(context.config.model.tokenizer or model_path),
@@ -206,6 +207,19 @@ def _check_cpu_head_size(hf_config: Any) -> None:
             f"vLLM on CPU supports attention head sizes {supported}; this model has {head_dim}: "
             "use rollout=hf or a model with another hidden_size / num_attention_heads"
         )
+
+
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    """vLLM reports settings it cannot start with (memory for the KV cache, max_model_len) as ValueError."""
+    try:
+        yield
+    except ValueError as err:
+        reason = " ".join(str(err).split())
+        raise RptError(
+            f"vLLM could not start: {reason} (set rollout.kv_cache_gib on CPU, "
+            "rollout.gpu_memory_utilization on GPU, or a smaller rollout.max_model_len)"
+        ) from None
 
 
 class _preserved_process_state:

@@ -198,3 +198,8 @@ def test_an_unsupported_cpu_head_size_is_a_clear_error(tmp_path, make_context):
 def test_sleep_mode_on_cpu_is_a_clear_error(make_context):
     with pytest.raises(RptError, match="sleep"):
         small_engine(sleep=True).setup(make_context(policy=False))
+
+
+def test_an_engine_that_cannot_start_is_a_clear_error(make_context):
+    with pytest.raises(RptError, match="vLLM could not start: .*kv_cache_gib"):
+        VLLMRollout(kv_cache_gib=100_000, max_model_len=128, enforce_eager=True).setup(make_context(policy=False))
