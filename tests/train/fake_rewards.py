@@ -13,3 +13,10 @@ class ParityReward(Reward):
     def __call__(self, answers, tasks, group_size):
         values = [1.0 if t.position % 2 == 0 else float(i % 2 == 0) for i, t in enumerate(tasks)]
         return RewardResult(torch.tensor(values))
+
+
+class SpaceReward(Reward):
+    """1 when the answer starts with a space: an easy, context-free target for checking that GRPO learns."""
+
+    def __call__(self, answers, tasks, group_size):
+        return RewardResult(torch.tensor([float(bool(a) and a[0] == " ") for a in answers]))

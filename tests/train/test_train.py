@@ -133,3 +133,15 @@ def test_no_reference_model_without_kl_and_a_frozen_one_with_it(train_args):
         assert all(not n.startswith("reference") for n in module.state_dict())
         if has_reference:
             assert not any(p.requires_grad for p in module.reference.parameters())
+
+
+def test_grpo_raises_the_reward_of_an_easy_target(train_args, tiny_model_dir):
+    """From the untrained model, reward "the answer starts with a space": a sign or wiring error
+    in the update would leave the share flat or push it down."""
+    result = train(load_config(train_args(
+        f"model.policy={tiny_model_dir}", "reward.name=tests.train.fake_rewards.SpaceReward",
+        "sampling.n=8", "trainer.prompts_per_step=8", "trainer.max_steps=20", "optim.lr=3e-3",
+    )))
+    rewards = [v for _, v in _series(result.run_dir, "train/reward")]
+    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    assert last > 2 * first + 0.05, rewards
