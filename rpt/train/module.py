@@ -236,8 +236,9 @@ class GRPOModule(LightningModule):
         values = self.train_metrics.compute()
         values.update(mean_over_ranks(self._plugin_metrics))
         self._plugin_metrics.clear()
-        values["step"] = float(self.next_step)  # the x-axis: steps finished (validation before training: 0)
         self.log_dict(values, on_step=True, on_epoch=False, sync_dist=False)
+        # "step" is the loggers' x-axis: steps finished (validation before training is at 0)
+        self.log("step", float(self.next_step), prog_bar=True, on_step=True, on_epoch=False)
         for name, short in (("train/reward", "reward"), ("train/accuracy", "acc")):
             if name in values:
                 self.log(short, values[name], prog_bar=True, logger=False, on_step=True, on_epoch=False)

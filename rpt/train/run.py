@@ -10,13 +10,14 @@ Everything a run writes goes under `run.dir`:
 from __future__ import annotations
 
 import csv
-import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning
 from lightning.pytorch import Trainer
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from rpt.config import require, resolved_yaml
@@ -27,7 +28,8 @@ from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, find_checkpoint, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, truncate_metrics
 
-log = logging.getLogger(__name__)
+
+RUN_DIR_ENV = "RPT_RUN_DIR"  # the run directory, handed to the processes Lightning launches
 
 
 @dataclass
@@ -44,12 +46,16 @@ def train(cfg: DictConfig) -> TrainResult:
     """Run RPT with GRPO as `cfg` says; resumes when `run.resume` is set. Returns where the results are."""
     require(cfg, "model.policy", "data.path")
     check_train_config(cfg)
-    run_dir, resume_from = resolve_resume(cfg.run.resume, Path(cfg.run.dir).expanduser())
+    # Lightning starts the other devices' processes by re-running this command: they must not pick a
+    # run directory of their own (the default one carries the time), so the first process passes its own
+    launched_by = os.environ.get(RUN_DIR_ENV)
+    run_dir, resume_from = resolve_resume(cfg.run.resume, Path(launched_by or cfg.run.dir).expanduser())
     cfg.run.dir = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(resolved_yaml(cfg))
-    if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
-        truncate_metrics(run_dir / METRICS_CSV, done)
+    if rank_zero_only.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(run_dir / "config.yaml", resolved_yaml(cfg))
+        if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
+            truncate_metrics(run_dir / METRICS_CSV, done)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
     from rpt.train.data import TaskDataModule
@@ -64,9 +70,20 @@ def train(cfg: DictConfig) -> TrainResult:
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # GRPO trains without dropout
         warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
-        trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+        os.environ[RUN_DIR_ENV] = str(run_dir)
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+        finally:
+            if launched_by is None:
+                os.environ.pop(RUN_DIR_ENV, None)
     metrics_csv = run_dir / METRICS_CSV
     return TrainResult(run_dir, (run_dir / "checkpoints" / "last.ckpt").resolve(), metrics_csv, last_values(metrics_csv))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def expand_shorthands(overrides: list[str]) -> list[str]:
