@@ -80,6 +80,14 @@ def cmd_patterns(args: argparse.Namespace) -> None:
     run_patterns(args.run_dir, args.overrides)
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    """Per-GPU memory estimate of a training step for the configured model, lengths and cluster."""
+    from rpt.config import load_config
+    from rpt.plan import estimate, plan_inputs
+
+    print(estimate(plan_inputs(load_config(args.overrides), args.gpu_gib, args.gpus_per_node)).render())
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "plugins": (cmd_plugins, "list installed reward, filter and rollout plugins"),
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
@@ -90,6 +98,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "report": (cmd_report, "markdown report + plots of RUN_DIR: rpt report [scaling] RUN_DIR"),
     "train": (cmd_train, "RPT with GRPO: rpt train model.policy=... data.path=... [resume=last]"),
     "export": (cmd_export, "write a run's policy as a Hugging Face folder: rpt export RUN_DIR_OR_CKPT OUT_DIR"),
+    "plan": (cmd_plan, "will it fit? per-GPU memory of a training step: rpt plan experiment=paper_14b"),
 }
 
 
@@ -106,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("action", choices=["show"], help="what to do with the config")
         if name == "tasks":
             p.add_argument("--count", type=int, default=5, help="how many tasks to print (default: 5)")
+        if name == "plan":
+            p.add_argument("--gpu-gib", type=float, default=80.0, help="memory of one GPU in GiB (default: 80)")
+            p.add_argument("--gpus-per-node", type=int, default=8,
+                           help="GPUs per node when trainer.devices is not a number (default: 8)")
         if name == "export":
             p.add_argument("source", help="a run directory (its newest checkpoint) or a checkpoint")
             p.add_argument("out_dir", help="the Hugging Face folder to write")

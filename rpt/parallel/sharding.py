@@ -81,11 +81,15 @@ def apply_tensor_parallel(model: PreTrainedModel, mesh: DeviceMesh) -> None:
 
 
 def enable_activation_checkpointing(model: PreTrainedModel) -> None:
-    """Non-reentrant recomputation of every decoder layer (transformers' own switch; renamed in v5)."""
-    if hasattr(model, "activation_checkpointing_enable"):
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    """Wrap every decoder layer so its activations are recomputed in backward (non-reentrant).
+
+    torch's wrapper rather than transformers' switch: that one is off in eval mode, and GRPO
+    trains the policy in eval mode (no dropout). State-dict names are unchanged by the wrapper.
+    """
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import apply_activation_checkpointing
+
+    layers = {id(layer) for layer in decoder_layers(model)}
+    apply_activation_checkpointing(model, check_fn=lambda module: id(module) in layers)
 
 
 def decoder_layers(model: PreTrainedModel) -> list[nn.Module]:

@@ -27,7 +27,9 @@ def batch(seed: int = 0):
 
 
 def loss_and_grads(model: nn.Module) -> tuple[float, dict[str, torch.Tensor]]:
-    """A token-mean NLL of responses, through the GRPO log-prob path (root forward, chunked head)."""
+    """A token-mean NLL of responses, through the GRPO log-prob path (root forward, chunked head).
+
+    Gradients are keyed by state-dict name (wrappers such as activation checkpointing removed)."""
     prompt, prompt_mask, response, response_mask = batch()
     logprobs, _ = response_logprobs(model, prompt, prompt_mask, response, response_mask, chunk_size=3)
     loss = -(logprobs * response_mask).sum() / response_mask.sum()
@@ -35,17 +37,25 @@ def loss_and_grads(model: nn.Module) -> tuple[float, dict[str, torch.Tensor]]:
     grads = {}
     for name, p in model.named_parameters():
         g = p.grad.full_tensor() if isinstance(p.grad, DTensor) else p.grad
-        grads[name] = g.detach().clone()
+        grads[name.replace("_checkpoint_wrapped_module.", "")] = g.detach().clone()
     return loss.item(), grads
 
 
-def test_activation_checkpointing_keeps_loss_and_gradients():
-    plain_loss, plain = loss_and_grads(tiny_qwen2(VOCAB))
+def count_layer_forwards(model: nn.Module) -> list[int]:
+    calls = [0]
+    decoder_layers(model)[0].register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_activation_checkpointing_recomputes_layers_and_keeps_loss_and_gradients():
+    plain_loss, plain = loss_and_grads(tiny_qwen2(VOCAB).eval())
     model = parallelize(tiny_qwen2(VOCAB), StrategyConfig(name="single", activation_checkpointing=True))
-    assert model.is_activation_checkpointing
-    model.train()
+    model.eval()  # GRPO trains in eval mode (no dropout): checkpointing must stay on
+    calls = count_layer_forwards(model)
     loss, grads = loss_and_grads(model)
+    assert calls[0] == 2  # forward, and the recomputation in backward
     assert loss == pytest.approx(plain_loss, abs=1e-6)
+    assert grads.keys() == plain.keys() and model.state_dict().keys() == tiny_qwen2(VOCAB).state_dict().keys()
     for name, g in plain.items():
         torch.testing.assert_close(grads[name], g, atol=1e-6, rtol=1e-5)
 
@@ -56,7 +66,9 @@ def test_fsdp_on_one_rank_shards_every_layer_and_root_and_keeps_the_numbers(one_
     assert isinstance(model, FSDPModule)
     assert all(isinstance(layer, FSDPModule) for layer in decoder_layers(model))
     assert all(isinstance(p, DTensor) for p in model.parameters())
+    calls = count_layer_forwards(model.eval())
     loss, grads = loss_and_grads(model)
+    assert calls[0] == 2
     assert loss == pytest.approx(plain_loss, abs=1e-6)
     assert grads.keys() == plain.keys()
     for name, g in plain.items():
@@ -77,7 +89,9 @@ def test_fsdp_mixed_precision_computes_in_bf16_and_keeps_fp32_shards(one_rank_me
 def test_single_and_ddp_leave_the_model_unsharded():
     for name in ("single", "ddp"):
         model = parallelize(tiny_qwen2(VOCAB), StrategyConfig(name=name))
-        assert not isinstance(model, FSDPModule) and not model.is_activation_checkpointing
+        calls = count_layer_forwards(model)
+        loss_and_grads(model)
+        assert not isinstance(model, FSDPModule) and calls[0] == 1  # no recomputation
 
 
 def test_a_model_without_declared_layers_is_a_user_error():
