@@ -61,13 +61,15 @@ def bare_forward(model, corpus, windows, batches, scored_logits_only: bool) -> N
         torch.cuda.synchronize()
 
 
-def timed(fn, repeats: int) -> float:
-    """Best of `repeats` wall-clock runs (the least disturbed by other work on the machine)."""
-    best = float("inf")
+def best_times(runs: dict, repeats: int) -> dict[str, float]:
+    """Best wall-clock seconds of each run over `repeats` rounds; rounds interleave the runs, so a
+    change in the machine's load (other jobs) hits all of them alike."""
+    best = {name: float("inf") for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -105,11 +107,11 @@ def main() -> None:
                          stride=args.stride, batch_tokens=args.batch_tokens, progress=False)
 
     bare_forward(model, corpus, windows, batches, False)  # warm-up
-    results = {
-        "bare forward (all logits)": timed(lambda: bare_forward(model, corpus, windows, batches, False), args.repeats),
-        "bare forward (scored logits only)": timed(lambda: bare_forward(model, corpus, windows, batches, True), args.repeats),
-        "rpt score": timed(score, args.repeats),
-    }
+    results = best_times({
+        "bare forward (all logits)": lambda: bare_forward(model, corpus, windows, batches, False),
+        "bare forward (scored logits only)": lambda: bare_forward(model, corpus, windows, batches, True),
+        "rpt score": score,
+    }, args.repeats)
     device = next(model.parameters()).device
     hardware = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     print(f"model: {name}; device: {hardware}; dtype {next(model.parameters()).dtype}")

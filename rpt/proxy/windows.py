@@ -44,13 +44,16 @@ def input_lengths(windows: np.ndarray) -> np.ndarray:
 
 
 def plan_batches(windows: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
-    """Group windows (longest first, so padding stays small) into batches of at most `batch_tokens` padded tokens.
+    """Group windows into batches of at most `batch_tokens` padded tokens.
 
+    Longest first, so padding stays small; among equally long windows, those scoring the most
+    positions first, so a document's first window (all of its positions) and its later ones
+    (`stride` each) land in different batches and logits are computed for few unused columns.
     The grouping depends only on the plan, so a resumed run forms the same batches and
     therefore computes bit-identical values.
     """
     lengths = input_lengths(windows)
-    order = np.argsort(-lengths, kind="stable")
+    order = np.lexsort((-(windows[:, END] - windows[:, FIRST]), -lengths))
     batches: list[np.ndarray] = []
     begin = 0
     while begin < len(order):
