@@ -50,6 +50,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     run_eval(load_config(args.overrides))
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    """The embedded CPU demo: corpus, tokenizer, tiny model, RPT, before/after report."""
+    from rpt.config import load_config
+    from rpt.demo.run import run_demo
+
+    run_demo(load_config(["experiment=demo", *args.overrides]))
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     """RPT with GRPO; `resume=last` (or run.resume=...) continues a run from its newest checkpoint."""
     from rpt.config import load_config
@@ -96,6 +104,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=..."),
     "patterns": (cmd_patterns, "reasoning-pattern shares of a reasoning eval's responses: rpt patterns RUN_DIR"),
     "report": (cmd_report, "markdown report + plots of RUN_DIR: rpt report [scaling] RUN_DIR"),
+    "demo": (cmd_demo, "the embedded CPU demo: tiny model, RPT on hard tokens, before/after report in demo.dir"),
     "train": (cmd_train, "RPT with GRPO: rpt train model.policy=... data.path=... [resume=last]"),
     "export": (cmd_export, "write a run's policy as a Hugging Face folder: rpt export RUN_DIR_OR_CKPT OUT_DIR"),
     "plan": (cmd_plan, "will it fit? per-GPU memory of a training step: rpt plan experiment=paper_14b"),

@@ -166,6 +166,22 @@ class StrategyConfig:
 
 
 @dataclass
+class DemoConfig:
+    """The embedded CPU demo (`rpt demo`): what it generates and pre-trains before RPT."""
+
+    dir: str = "runs/demo"  # corpus, tokenizer + model, scores, RPT run and report.md all go here
+    seed: int = 0  # seeds the synthetic corpus, the model's initialisation and pre-training
+    documents: int = 4000  # synthetic ledgers generated (split into train/val by data.val_fraction)
+    vocab_size: int = 512  # cap on the byte-level BPE vocabulary
+    hidden_size: int = 64  # tiny Qwen2: width
+    layers: int = 2  # tiny Qwen2: decoder layers
+    heads: int = 4  # tiny Qwen2: attention heads
+    pretrain_steps: int = 200  # fixed next-token pre-training budget, before RPT
+    pretrain_batch_size: int = 32  # documents per pre-training step
+    pretrain_lr: float = 3e-3  # peak lr (5% warmup, then linear decay to 0)
+
+
+@dataclass
 class RootConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -183,6 +199,7 @@ class RootConfig:
     run: RunConfig = field(default_factory=RunConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
 
 
 ConfigStore.instance().store(name="rpt_schema", node=RootConfig)

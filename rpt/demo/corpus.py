@@ -1,0 +1,76 @@
+"""A seeded synthetic corpus with easy tokens (formatting, repeated words) and hard ones (sums).
+
+Each document is a ledger of one person adding three one-digit numbers per line:
+
+    Ledger of Ann.
+    Ann adds 3 + 4 + 5 = 12 plums.
+    Ann adds 7 + 1 + 2 = 10 coins.
+    Ann is done.
+
+Formatting ("adds", "+", "=", ".") and the repeated name are easy to predict; the operands are
+uniformly random (no model can beat 1 in 9 on them); the sum after "=" is fully determined by the
+line but takes arithmetic: the hard, learnable tokens (one or two of them: the tokenizer, like
+Qwen2's, gives every digit its own token). Each record keeps the character spans of its sums so
+evaluation can report them as their own bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+NAMES = ("Ann", "Bob", "Cara", "Dan", "Eve", "Finn", "Gus", "Hana")
+ITEMS = ("apples", "pears", "plums", "coins", "books", "stamps")
+OPERANDS = 3
+MAX_OPERAND = 9
+LINES_PER_DOC = (6, 10)  # inclusive range
+
+
+def ledger(rng: np.random.Generator) -> dict:
+    """One document: {"text": ..., "sum_spans": [[start, end], ...], "operand_spans": [...]} (character spans)."""
+    name = NAMES[rng.integers(len(NAMES))]
+    text = f"Ledger of {name}.\n"
+    spans: dict[str, list[list[int]]] = {"sum_spans": [], "operand_spans": []}
+
+    def add(kind: str, value: int) -> None:
+        nonlocal text
+        spans[kind].append([len(text), len(text) + len(str(value))])
+        text += str(value)
+
+    for _ in range(rng.integers(LINES_PER_DOC[0], LINES_PER_DOC[1] + 1)):
+        operands = [int(x) for x in rng.integers(1, MAX_OPERAND + 1, size=OPERANDS)]
+        text += f"{name} adds "
+        for i, value in enumerate(operands):
+            text += " + " if i else ""
+            add("operand_spans", value)
+        text += " = "
+        add("sum_spans", sum(operands))
+        text += f" {ITEMS[rng.integers(len(ITEMS))]}.\n"
+    text += f"{name} is done."
+    return {"text": text, **spans}
+
+
+def generate_corpus(n_docs: int, seed: int) -> list[dict]:
+    """`n_docs` ledgers; the same seed gives the same corpus."""
+    rng = np.random.default_rng(seed)
+    return [ledger(rng) for _ in range(n_docs)]
+
+
+def write_jsonl(records: list[dict], path: Path) -> None:
+    """Write one JSON object per line, atomically (a crash never leaves half a corpus)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def span_token_mask(char_ends: np.ndarray, spans: list[list[int]]) -> np.ndarray:
+    """Which tokens of a document overlap one of the character spans (token i spans [ends[i-1], ends[i]))."""
+    starts = np.concatenate([[0], char_ends[:-1]])
+    mask = np.zeros(len(char_ends), dtype=bool)
+    for lo, hi in spans:
+        mask |= (starts < hi) & (char_ends > lo)
+    return mask

@@ -1,0 +1,269 @@
+"""`rpt demo`: synthetic corpus -> BPE tokenizer -> tiny pre-trained Qwen2 -> RPT on hard positions -> report.
+
+Every step uses the product's own pieces (`rpt score`, the entropy filter, `train`, `rpt eval`),
+configured by `configs/experiment/demo.yaml`; only the corpus, tokenizer and pre-training are
+demo-specific. Everything lands in `demo.dir`, so afterwards `rpt train experiment=demo` trains
+from the same assets again.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from rpt.errors import RptError
+
+MARKER = ".rpt-demo"  # marks a folder `rpt demo` made, so a rerun may clear it
+PLOT = "curves.png"
+REPORT = "report.md"
+CORPUS_DESCRIPTION = (
+    "ledgers of one person adding three random one-digit numbers per line "
+    "(`Ann adds 3 + 4 + 5 = 12 plums.`): formatting and the repeated name are easy, "
+    "the operands are irreducibly random (1 in 9 at best), the sums are determined but need arithmetic "
+    "(one token per digit, as in Qwen2)"
+)
+
+
+class PhaseTimer:
+    """Wall-clock and CPU seconds per named phase, printed as each one ends.
+
+    CPU time (all threads of this process) next to wall time shows how busy the machine was:
+    on an idle machine wall time is CPU time divided by the threads that ran in parallel.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, tuple[float, float]] = {}  # phase -> (wall, cpu)
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        print(f"\n== {phase}", flush=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        self.seconds[phase] = (time.perf_counter() - wall, time.process_time() - cpu)
+        print(f"== {phase}: {self.seconds[phase][0]:.1f}s", flush=True)
+
+
+def run_demo(cfg: DictConfig) -> Path:
+    """Run every phase from scratch in `demo.dir`; returns the path of report.md."""
+    demo_dir = prepare_dir(Path(cfg.demo.dir).expanduser())
+    timer = PhaseTimer()
+    with timer("start-up (imports)"):
+        import_heavy_modules()
+    with timer("corpus"):
+        records = build_corpus(cfg)
+    with timer("tokenizer"):
+        tokenizer = build_tokenizer(cfg, records)
+    with timer("pretrain"):
+        pretrain_loss = build_pretrained_model(cfg, tokenizer, records)
+    with timer("score"):
+        from rpt.proxy.score import run_score
+
+        run_score(cfg)
+    with timer("eval before"):
+        from rpt.data.corpus import load_tokenizer, tokenize_corpus
+        from rpt.eval.evaluate import build_eval_set, evaluate_model
+
+        tokenizer = load_tokenizer(cfg.model.policy)
+        corpus = tokenize_corpus(cfg.data, tokenizer)  # as `rpt score` read it
+        eval_set = build_eval_set(cfg, corpus)
+        before = evaluate_model(cfg, cfg.model.policy, eval_set, tokenizer)
+    with timer("rpt"):
+        policy_after = train_rpt(cfg, demo_dir)
+    with timer("eval after"):
+        after = evaluate_model(cfg, str(policy_after), eval_set, tokenizer)
+    result = compare(cfg, eval_set, before, after, corpus, records)
+    facts = demo_facts(cfg, corpus, before.n_params)
+    return write_outputs(cfg, demo_dir, result, facts, pretrain_loss, timer.seconds)
+
+
+def import_heavy_modules() -> None:
+    """Import torch, transformers and Lightning up front, so phase timings show the work, not imports."""
+    import lightning  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    import rpt.eval.evaluate  # noqa: F401
+    import rpt.proxy.score  # noqa: F401
+    import rpt.train.run  # noqa: F401
+
+
+def prepare_dir(demo_dir: Path) -> Path:
+    """An empty demo folder; an earlier demo's folder is cleared, anything else is left alone."""
+    if demo_dir.exists() and any(demo_dir.iterdir()):
+        if not (demo_dir / MARKER).exists():
+            raise RptError(f"{demo_dir} exists and was not made by `rpt demo`; choose another demo.dir=...")
+        shutil.rmtree(demo_dir)
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    (demo_dir / MARKER).touch()
+    return demo_dir
+
+
+def build_corpus(cfg: DictConfig) -> list[dict]:
+    from rpt.demo.corpus import generate_corpus, write_jsonl
+
+    records = generate_corpus(cfg.demo.documents, cfg.demo.seed)
+    write_jsonl(records, Path(cfg.data.path))
+    print(f"{len(records)} documents -> {cfg.data.path}")
+    return records
+
+
+def build_tokenizer(cfg: DictConfig, records: list[dict]) -> Any:
+    """A byte-level BPE tokenizer trained on the train documents."""
+    from rpt.data.corpus import split_documents
+    from rpt.demo.tiny import train_tokenizer
+
+    train_ids, _ = split_documents(len(records), cfg.data.val_fraction, cfg.data.seed)
+    tokenizer = train_tokenizer((records[i]["text"] for i in train_ids), vocab_size=cfg.demo.vocab_size)
+    print(f"vocabulary of {len(tokenizer)} tokens")
+    return tokenizer
+
+
+def build_pretrained_model(cfg: DictConfig, tokenizer: Any, records: list[dict]) -> list[float]:
+    """Pre-train the tiny Qwen2 on the train documents; its folder (with the tokenizer) appears only when done."""
+    from rpt.data.corpus import split_documents
+    from rpt.demo.pretrain import pretrain
+    from rpt.demo.tiny import tiny_qwen2
+
+    d = cfg.demo
+    train_ids, _ = split_documents(len(records), cfg.data.val_fraction, cfg.data.seed)
+    encoded = tokenizer([records[i]["text"] for i in train_ids], add_special_tokens=False)["input_ids"]
+    documents = [np.asarray(ids, dtype=np.int64) for ids in encoded]
+    print(f"{len(documents)} train documents, {sum(len(x) for x in documents)} tokens")
+    model = tiny_qwen2(len(tokenizer), hidden_size=d.hidden_size, layers=d.layers, heads=d.heads, seed=d.seed)
+    losses = pretrain(
+        model, documents, tokenizer.pad_token_id,
+        steps=d.pretrain_steps, batch_size=d.pretrain_batch_size, lr=d.pretrain_lr, seed=d.seed,
+    )
+    out = Path(cfg.model.policy)
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    staging.rename(out)
+    print(f"{sum(p.numel() for p in model.parameters()):,} parameters, final loss {losses[-1]:.3f} -> {out}")
+    return losses
+
+
+def train_rpt(cfg: DictConfig, demo_dir: Path) -> Path:
+    """GRPO from the pre-trained model on the filtered positions; returns the exported policy folder."""
+    from rpt.train.run import export, train
+
+    run_cfg = copy.deepcopy(cfg)
+    run_cfg.run.dir = str(demo_dir / "rpt")
+    result = train(run_cfg)
+    return export(result.run_dir, demo_dir / "rpt_policy")
+
+
+#: buckets chosen by what the generator wrote at a position, not by entropy: record key -> bucket
+KIND_BUCKETS = {"sum_spans": "sums", "operand_spans": "operands"}
+
+
+def compare(cfg: DictConfig, eval_set: Any, before: Any, after: Any, corpus: Any, records: list[dict]) -> dict:
+    """eval_result for the two models, plus buckets for the sums' and the operands' tokens."""
+    from rpt.demo.corpus import span_token_mask
+    from rpt.demo.report import add_bucket
+    from rpt.eval.evaluate import eval_result
+
+    result = eval_result(cfg.eval.mode, eval_set, dict(cfg.eval.buckets), [before, after])
+    for key, bucket in KIND_BUCKETS.items():
+        masks: dict[int, np.ndarray] = {}
+        mask = np.asarray([
+            masks.setdefault(t.doc_id, span_token_mask(corpus.char_ends[t.doc_id], records[t.doc_id][key]))[t.position]
+            for t in eval_set.tasks
+        ])
+        add_bucket(result, bucket, mask, before.values, after.values)
+    return result
+
+
+def demo_facts(cfg: DictConfig, corpus: Any, n_params: int) -> dict[str, Any]:
+    d, t, s = cfg.demo, cfg.trainer, cfg.sampling
+    filt = OmegaConf.to_container(cfg.filter)
+    return {
+        "corpus": f"{d.documents} synthetic {CORPUS_DESCRIPTION}; {sum(len(x) for x in corpus.token_ids)} tokens; "
+        f"{cfg.data.val_fraction:.0%} of documents held out",
+        "model": f"Qwen2 architecture, {d.layers} layers, width {d.hidden_size}, {n_params:,} parameters, "
+        f"byte-level BPE vocabulary of {d.vocab_size} at most",
+        "pre-training": f"{d.pretrain_steps} steps of {d.pretrain_batch_size} documents, next-token cross-entropy, "
+        f"peak lr {d.pretrain_lr:g}; this model is both the RPT starting point and the entropy proxy",
+        "RPT": f"{t.max_steps} GRPO steps x {t.prompts_per_step} prompts x {s.n} samples "
+        f"(temperature {s.temperature:g}, at most {s.max_tokens} answer token(s)), reward `{cfg.reward.name}`, "
+        f"`{cfg.prompt.template}` template, lr {cfg.optim.lr:g}, filter `{filt.pop('name')}` {filt}",
+        "evaluation": f"greedy next token vs. the corpus token on {len_or_all(cfg.eval.max_positions)} held-out positions; "
+        "the same positions for both models; 95% Wilson intervals, paired intervals for the change",
+    }
+
+
+def len_or_all(limit: int | None) -> str:
+    return "all" if limit is None else f"{limit} sampled"
+
+
+def write_outputs(
+    cfg: DictConfig, demo_dir: Path, result: dict, facts: dict, pretrain_loss: list[float], timings: dict[str, tuple[float, float]]
+) -> Path:
+    """Print the table; write eval.json, the plot and report.md into the demo folder."""
+    from rpt.demo.report import format_facts, format_timings, headline, plot_curves, read_curves
+    from rpt.eval.evaluate import write_json
+    from rpt.eval.tables import format_eval_table
+
+    table = format_eval_table(result)
+    write_json(demo_dir / "eval.json", result)
+    hard = cfg.eval.buckets["hard"]
+    plot_curves(read_curves(demo_dir / "rpt" / "metrics.csv"), pretrain_loss, hard, demo_dir / PLOT)
+    lines = [headline(result, bucket) for bucket in ("all", "hard", *KIND_BUCKETS.values())]
+    text = REPORT_TEMPLATE.format(
+        facts=format_facts(facts),
+        table=table,
+        headlines="\n".join(f"- {line}" for line in lines),
+        plot=PLOT,
+        timings=format_timings(timings),
+        train_command=train_command(cfg),
+    )
+    report = demo_dir / REPORT
+    tmp = report.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(report)
+    print("\n" + table + "\n")
+    print("\n".join(lines))
+    print(f"\nreport: {report}\nplot:   {demo_dir / PLOT}")
+    print(f"train again from these assets with: {train_command(cfg)}")
+    return report
+
+
+def train_command(cfg: DictConfig) -> str:
+    from rpt.config import DemoConfig
+
+    suffix = "" if cfg.demo.dir == DemoConfig.dir else f" demo.dir={cfg.demo.dir}"
+    return f"rpt train experiment=demo{suffix} reward=prefix_match trainer.max_steps=20"
+
+
+REPORT_TEMPLATE = """# rpt demo: RPT on a tiny CPU model
+
+## Setup
+{facts}
+
+## Held-out next-token accuracy, before and after RPT
+Buckets nest by the proxy's top-16 entropy (`hard` is what RPT trained on). The last two rows are
+chosen by what the generator wrote instead: `sums` are the digits of the arithmetic results (hard
+but learnable), `operands` the random digits being added (no model can beat 1 in 9 on them).
+
+{table}
+
+{headlines}
+
+## Training curves
+![training curves]({plot})
+
+## Time per phase
+{timings}
+
+## Next
+Train again from the same tokenizer, model and scores: `{train_command}`
+"""
