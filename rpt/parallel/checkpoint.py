@@ -1,14 +1,12 @@
-"""Export the policy as a plain Hugging Face folder, from a live sharded model or a saved checkpoint.
+"""Export the policy of a training checkpoint as a plain Hugging Face folder, in one process.
 
 Training checkpoints are Lightning's: with `strategy=fsdp` a folder written by torch distributed
 checkpoint (each rank saves its own shards of weights and optimizer state, plus Lightning's
-`meta.pt`), resumable on any number of ranks; with `single`/`ddp` one `.ckpt` file. Neither is
-what inference tools load, so:
-
-- `export_hf(model, out)`, called on every rank during training, gathers the full weights onto
-  rank 0's CPU (`get_model_state_dict(full_state_dict=True, cpu_offload=True)`) and writes them;
-- `export_checkpoint(checkpoint, out, policy)` converts a saved checkpoint in one process, reading
-  only the policy's weights (never the optimizer state) straight into CPU tensors.
+`meta.pt`), resumable on any number of ranks; with `single`/`ddp` one `.ckpt` file. Inference
+tools load neither. `export_checkpoint` reads only the policy's weights (never the optimizer
+state) straight from the shards into full CPU tensors, so exporting needs no GPUs and no
+relaunch of the ranks that trained: DCP reassembles each tensor from its shards. Peak memory is
+one full copy of the policy in its stored dtype.
 """
 
 from __future__ import annotations
@@ -19,28 +17,12 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from rpt.errors import RptError
-from rpt.parallel.collectives import is_distributed
 
 #: where Lightning puts the module's weights inside a checkpoint
 STATE_DICT_KEY = "state_dict"
-
-
-def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The unsharded weights on rank 0's CPU (an empty dict on other ranks). Every rank must call it."""
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-
-
-def export_hf(model: PreTrainedModel, out_dir: str | Path, tokenizer_source: str | Path | None = None) -> None:
-    """Gather the (possibly sharded) `model` and write a Hugging Face folder from rank 0."""
-    state = full_state_dict(model)
-    if not is_distributed() or torch.distributed.get_rank() == 0:
-        save_hf_folder(state, model.config, out_dir, tokenizer_source)
-    if is_distributed():
-        torch.distributed.barrier()
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, policy: str | Path, prefix: str | None = None) -> Path:

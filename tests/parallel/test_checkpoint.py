@@ -1,4 +1,4 @@
-"""Export to a Hugging Face folder: from a live model, a `.ckpt` file and a sharded (DCP) folder."""
+"""Export to a Hugging Face folder from a `.ckpt` file and from a sharded (DCP) folder."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rpt.demo.tiny import tiny_qwen2
 from rpt.errors import RptError
-from rpt.parallel.checkpoint import export_checkpoint, export_hf
+from rpt.parallel.checkpoint import export_checkpoint, save_hf_folder
 
 INPUT = torch.tensor([[5, 17, 42, 7, 99, 3]])
 
@@ -40,11 +40,6 @@ def assert_same_model(folder, model, tiny_model_dir):
     assert tokenizer.get_vocab() == AutoTokenizer.from_pretrained(tiny_model_dir).get_vocab()
 
 
-def test_export_live_model(trained, tiny_model_dir, tmp_path):
-    export_hf(trained, tmp_path / "hf", tokenizer_source=tiny_model_dir)
-    assert_same_model(tmp_path / "hf", trained, tiny_model_dir)
-
-
 def test_export_from_a_ckpt_file(trained, tiny_model_dir, tmp_path):
     ckpt = tmp_path / "step-000001.ckpt"
     torch.save({"state_dict": lightning_state(trained), "global_step": 1}, ckpt)
@@ -64,7 +59,7 @@ def test_export_from_a_sharded_folder_reads_only_the_policy(trained, tiny_model_
 def test_export_replaces_an_old_folder_and_leaves_no_staging(trained, tiny_model_dir, tmp_path):
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "stale.txt").write_text("old")
-    export_hf(trained, tmp_path / "hf")
+    save_hf_folder(trained.state_dict(), trained.config, tmp_path / "hf")
     assert not (tmp_path / "hf" / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
 
