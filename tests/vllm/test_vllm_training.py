@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from tests.vllm import recording
 pytestmark = pytest.mark.vllm
 
 CHECKED = "rollout.name=tests.vllm.recording.CheckedVLLM"
+SOFT_REWARD = ("reward=proxy_prob", "reward.scorer=policy")  # never all-equal: every group has signal
 ENGINE = ["rollout=vllm", "rollout.kv_cache_gib=0.05", "rollout.max_model_len=256", "rollout.enforce_eager=true"]
 
 
@@ -27,7 +30,7 @@ def train_args(vllm_pretrained_dir, tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS), encoding="utf-8")
 
-    def build(*extra: str, run: str = "run") -> list[str]:
+    def build(*extra: str, run: str = "run", reward: tuple[str, ...] = SOFT_REWARD) -> list[str]:
         return [
             f"model.policy={vllm_pretrained_dir}",
             f"data.path={corpus}",
@@ -35,8 +38,7 @@ def train_args(vllm_pretrained_dir, tmp_path):
             f"run.dir={tmp_path / run}",
             "prompt.template=direct",
             "prompt.chat=false",
-            "reward=proxy_prob",
-            "reward.scorer=policy",  # a soft reward: every group has signal
+            *reward,
             "sampling.n=4",
             "sampling.temperature=1.0",
             "sampling.max_tokens=2",
@@ -97,3 +99,17 @@ def test_without_syncs_the_engine_falls_behind_and_the_trainer_sees_it(train_arg
 def test_rpt_train_with_rollout_vllm_from_the_cli(train_args, capsys):
     assert main(["train", *train_args(*ENGINE, "trainer.max_steps=1", run="cli")]) == 0
     assert "run:" in capsys.readouterr().out
+
+
+def test_an_fsdp_sharded_policy_syncs_parameter_by_parameter(train_args):
+    """Two ranks, FSDP2 over gloo, one engine per rank: after every step's push (each parameter gathered
+    from its shards on the fly), the engine's log-probs equal the trainer's, as logged by the trainer."""
+    rpt = Path(sys.executable).parent / "rpt"  # Lightning starts rank 1 by re-running this command line
+    # prefix_match: proxy_prob's scoring forward pass does not run on an FSDP-sharded policy on CPU yet
+    sharded = ["strategy=fsdp", "strategy.param_dtype=float32", "trainer.devices=2"]
+    args = train_args(*ENGINE, *sharded, run="fsdp", reward=("reward=prefix_match",))
+    done = subprocess.run([str(rpt), "train", *args], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = Path(next(a for a in args if a.startswith("run.dir=")).removeprefix("run.dir="))
+    assert series(run_dir, "rollout/weight_version") == [1.0, 2.0, 3.0]
+    assert max(series(run_dir, "off_policy/gap_max")) < 1e-3
