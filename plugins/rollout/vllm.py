@@ -55,7 +55,7 @@ class VLLMRollout(Rollout):
         self._tied_embeddings = False
 
     def setup(self, context: PluginContext) -> None:
-        """Build the engine from the policy's Hugging Face folder, in the policy's dtype."""
+        """Build the engine from the policy's Hugging Face folder, in the dtype the policy computes in."""
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the engine must share the policy's process
         try:
             import vllm
@@ -76,7 +76,7 @@ class VLLMRollout(Rollout):
             self._llm = vllm.LLM(
                 model=str(model_path),
                 tokenizer=str(context.config.model.tokenizer or model_path),
-                dtype=_policy_dtype(context),
+                dtype=engine_dtype(context),
                 max_model_len=self.max_model_len,
                 gpu_memory_utilization=self.gpu_memory_utilization,
                 kv_cache_memory_bytes=None if self.kv_cache_gib is None else int(self.kv_cache_gib * 2**30),
@@ -189,8 +189,14 @@ def _with_tied_head(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> Iterat
         yield "lm_head.weight", embeddings
 
 
-def _policy_dtype(context: PluginContext) -> str:
-    """The dtype of the live policy's parameters, else the configured one."""
+def engine_dtype(context: PluginContext) -> str:
+    """The dtype the policy computes in: FSDP's `strategy.param_dtype` under mixed precision (a
+    float32 master copy of a 14B policy must not become a float32 engine), else its weights' dtype."""
+    from omegaconf import OmegaConf
+
+    param_dtype = OmegaConf.select(context.config, "strategy.param_dtype", default=None)
+    if param_dtype:
+        return param_dtype
     if context.policy is not None:
         return str(next(context.policy.parameters()).dtype).removeprefix("torch.")
     return context.config.model.dtype

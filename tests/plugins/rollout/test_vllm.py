@@ -3,10 +3,12 @@
 import sys
 
 import pytest
+import torch
 
 from rpt.api import PluginContext
 from rpt.config import load_config
 from rpt.errors import RptError
+from rpt.plugins.rollout.vllm import engine_dtype
 from rpt.registry import build
 
 
@@ -26,3 +28,18 @@ def test_bad_options_are_config_errors(option):
     cfg = load_config(["rollout=vllm", f"rollout.{option}"])
     with pytest.raises(RptError, match=option.split("=")[0]):
         build("rollout", cfg.rollout)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "policy_dtype", "expected"),
+    [
+        (["strategy=single"], torch.float32, "float32"),
+        (["strategy=single"], torch.bfloat16, "bfloat16"),
+        (["strategy=fsdp"], torch.float32, "bfloat16"),  # float32 master weights, bf16 compute
+        (["strategy=fsdp", "strategy.param_dtype=null"], torch.float32, "float32"),
+    ],
+)
+def test_the_engine_computes_in_the_policy_compute_dtype(overrides, policy_dtype, expected):
+    policy = torch.nn.Linear(2, 2).to(policy_dtype)
+    context = PluginContext(tokenizer=None, policy=policy, config=load_config(["rollout=vllm", *overrides]))
+    assert engine_dtype(context) == expected
