@@ -13,6 +13,7 @@ import torch
 
 from rpt.cli import main
 from rpt.config import load_config
+from rpt.data.corpus import load_tokenizer, tokenize_corpus
 from rpt.train.run import train
 from tests.vllm import recording
 
@@ -108,6 +109,9 @@ def test_an_fsdp_sharded_policy_syncs_parameter_by_parameter(train_args):
     # prefix_match: proxy_prob's scoring forward pass does not run on an FSDP-sharded policy on CPU yet
     sharded = ["strategy=fsdp", "strategy.param_dtype=float32", "trainer.devices=2"]
     args = train_args(*ENGINE, *sharded, run="fsdp", reward=("reward=prefix_match",))
+    cfg = load_config(args)
+    # tokenise once up front: two ranks writing a fresh corpus cache at once race on its temp file
+    tokenize_corpus(cfg.data, load_tokenizer(cfg.model.policy))
     done = subprocess.run([str(rpt), "train", *args], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = Path(next(a for a in args if a.startswith("run.dir=")).removeprefix("run.dir="))
