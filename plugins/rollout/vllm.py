@@ -116,7 +116,7 @@ class VLLMRollout(Rollout):
             logprobs=0,
         )
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), _request_errors():
             torch.manual_seed(params.seed)
             outputs = self._llm.generate(requests, sampling, use_tqdm=False)
         completions = [c for out in outputs for c in out.outputs]
@@ -225,6 +225,20 @@ def _engine_errors() -> Iterator[None]:
         raise RptError(
             f"vLLM could not start: {reason} (set rollout.kv_cache_gib on CPU, "
             "rollout.gpu_memory_utilization on GPU, or a smaller rollout.max_model_len)"
+        ) from None
+
+
+@contextmanager
+def _request_errors() -> Iterator[None]:
+    """vLLM rejects a request it cannot serve (a prompt longer than max_model_len) in the middle of a run."""
+    from vllm.exceptions import VLLMClientError
+
+    try:
+        yield
+    except (ValueError, VLLMClientError) as err:
+        reason = " ".join(str(err).split())
+        raise RptError(
+            f"vLLM rejected a rollout: {reason} (raise rollout.max_model_len or lower data.max_context_tokens)"
         ) from None
 
 

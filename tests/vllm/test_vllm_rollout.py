@@ -203,3 +203,11 @@ def test_sleep_mode_on_cpu_is_a_clear_error(make_context):
 def test_an_engine_that_cannot_start_is_a_clear_error(make_context):
     with pytest.raises(RptError, match="vLLM could not start: .*kv_cache_gib"):
         VLLMRollout(kv_cache_gib=100_000, max_model_len=128, enforce_eager=True).setup(make_context(policy=False))
+
+
+def test_a_prompt_longer_than_max_model_len_is_a_clear_error(make_context):
+    context = make_context(policy=False)
+    rollout = small_engine()  # max_model_len=128
+    rollout.setup(context)
+    with pytest.raises(RptError, match="rollout.max_model_len"):
+        rollout.generate([[5] * 200], SamplingParams(n=2, temperature=1.0, max_tokens=4))
