@@ -175,7 +175,7 @@ class DemoConfig:
     vocab_size: int = 512  # cap on the byte-level BPE vocabulary
     hidden_size: int = 64  # tiny Qwen2: width
     layers: int = 2  # tiny Qwen2: decoder layers
-    heads: int = 4  # tiny Qwen2: attention heads
+    heads: int = 2  # tiny Qwen2: attention heads (head size 32: vLLM on CPU supports it)
     pretrain_steps: int = 200  # fixed next-token pre-training budget, before RPT
     pretrain_batch_size: int = 32  # documents per pre-training step
     pretrain_lr: float = 3e-3  # peak lr (5% warmup, then linear decay to 0)
