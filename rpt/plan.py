@@ -44,6 +44,10 @@ KNOWN_CONFIGS: dict[str, dict] = {
         "model_type": "qwen2", "vocab_size": 152064, "hidden_size": 5120, "intermediate_size": 13824,
         "num_hidden_layers": 48, "num_attention_heads": 40, "num_key_value_heads": 8, "tie_word_embeddings": False,
     },
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": {  # the paper's proxy (Qwen2.5-Math-1.5B architecture, 1.78B)
+        "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 1536, "intermediate_size": 8960,
+        "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2, "tie_word_embeddings": False,
+    },
 }
 
 
@@ -143,6 +147,7 @@ class PlanInputs:
     cpu_offload: bool
     logprob_chunk: int
     gpu_gib: float
+    ranks_per_node: int = 8
     vllm_share: float | None = None  # rollout=vllm: gpu_memory_utilization
     vllm_sleep: bool = False
     proxy: ModelShape | None = None  # reward=proxy_prob
@@ -211,6 +216,9 @@ class MemoryPlan:
         lines.append(f"{'training step peak = held + max(start, end)':<56}{self.training_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
         if self.rollout_extra:
             lines.append(f"{'rollout peak = held + vLLM share':<56}{self.rollout_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
+        lines.append(f"host RAM   per node at start-up: {i.ranks_per_node} ranks x {s.params() * i.master_bytes / GIB:.1f} GiB "
+                     f"(each rank loads the whole policy in {i.master_dtype} before sharding)"
+                     + (f"; vLLM asleep keeps {i.ranks_per_node} x {s.params() * 2 / GIB:.1f} GiB of weights" if i.vllm_sleep and i.vllm_share else ""))
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"verdict    {'fits' if self.fits else 'does NOT fit'}" + ("" if self.fits else ": " + self._advice()))
         return "\n".join(lines)
@@ -325,6 +333,7 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
         cpu_offload=st.name == "fsdp" and st.cpu_offload,
         logprob_chunk=g.logprob_chunk_tokens,
         gpu_gib=gpu_gib,
+        ranks_per_node=devices if st.name != "single" else 1,
         vllm_share=rollout.get("gpu_memory_utilization") if rollout.get("name") == "vllm" else None,
         vllm_sleep=bool(rollout.get("sleep", False)),
         proxy=ModelShape.from_config(read_model_config(cfg.model.proxy)) if reward == "proxy_prob" and cfg.model.proxy else None,

@@ -8,7 +8,7 @@ gradient of `sum over every token / global count`, exactly the one-process gradi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.distributed as dist
@@ -46,6 +46,32 @@ def global_mean(values: torch.Tensor, mask: torch.Tensor | None = None, group: d
     stats = torch.stack([(values * weights).sum(), weights.sum()]).double()
     total, count = global_sum(stats, group)
     return (total / count.clamp(min=1)).float()
+
+
+def clip_grad_norm_(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """Scale gradients in place so their global L2 norm is at most `max_norm`; returns the norm before.
+
+    Like `torch.nn.utils.clip_grad_norm_`, but for gradients sharded over different meshes (FSDP
+    over data-parallel ranks for some, FSDP x tensor parallel for others), which torch's cannot
+    combine: each mesh's squared norm is reduced over that mesh, then they are summed.
+    """
+    from torch.distributed.tensor import DTensor
+
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    by_mesh: dict[object, list[torch.Tensor]] = {}
+    for grad in grads:
+        by_mesh.setdefault(grad.device_mesh if isinstance(grad, DTensor) else None, []).append(grad)
+    squared = []
+    for group in by_mesh.values():
+        total = torch.stack([torch.linalg.vector_norm(g.detach(), dtype=torch.float32) for g in group]).square().sum()
+        squared.append((total.full_tensor() if isinstance(total, DTensor) else total).cpu())
+    norm = torch.stack(squared).sum().sqrt()
+    scale = float(max_norm) / (float(norm) + 1e-6)
+    if scale < 1.0:
+        torch._foreach_mul_(grads, scale)
+    return norm
 
 
 def reduce_metrics(metrics: Mapping[str, float | torch.Tensor], group: dist.ProcessGroup | None = None,

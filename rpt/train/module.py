@@ -35,7 +35,7 @@ from rpt.grpo.advantages import group_advantages, informative_groups
 from rpt.grpo.logprobs import left_pad, response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
 from rpt.grpo.off_policy import logprob_gap_metrics, truncated_is_weights
-from rpt.parallel.collectives import global_sum, gradient_normaliser
+from rpt.parallel.collectives import clip_grad_norm_, global_sum, gradient_normaliser
 from rpt.parallel.sharding import parallelize
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
 from rpt.registry import build
@@ -228,8 +228,7 @@ class GRPOModule(LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the global gradient norm here: Lightning has unscaled the gradients by now."""
         max_norm = self.cfg.optim.grad_clip or float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm)
-        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+        norm = clip_grad_norm_(self.policy.parameters(), max_norm)  # sharded grads on any mix of meshes
         self.train_metrics.update("train/grad_norm", norm)
 
     def _log_step(self) -> None:

@@ -41,3 +41,23 @@ def test_reduce_metrics_single_process():
     assert reduce_metrics({}) == {}
     with pytest.raises(ValueError, match="op"):
         reduce_metrics(metrics, op="max")
+
+
+def test_clip_grad_norm_matches_torch_on_plain_tensors():
+    from rpt.parallel.collectives import clip_grad_norm_
+
+    def params():
+        torch.manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(5)), torch.nn.Parameter(torch.randn(2))]
+        for p in ps[:2]:
+            p.grad = torch.randn_like(p) * 3
+        return ps
+
+    ours, theirs = params(), params()
+    for max_norm in (1.0, 1e6):
+        norm = clip_grad_norm_(ours, max_norm)
+        expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+        assert norm.item() == pytest.approx(expected.item(), rel=1e-6)
+        for a, b in zip(ours[:2], theirs[:2]):
+            torch.testing.assert_close(a.grad, b.grad)
+    assert ours[2].grad is None
