@@ -46,6 +46,8 @@ def parallelize(model: PreTrainedModel, cfg: StrategyConfig, device_mesh: Device
 
 def apply_fsdp(model: PreTrainedModel, cfg: StrategyConfig, mesh: DeviceMesh) -> None:
     """FSDP2: one `fully_shard` unit per decoder layer, then the root (embeddings, norm, LM head)."""
+    if cfg.cpu_offload and mesh.device_type == "cpu":
+        raise RptError("strategy.cpu_offload needs GPUs: it keeps the GPUs' sharded state in CPU memory; set it to false")
     mp_policy = MixedPrecisionPolicy(param_dtype=to_dtype(cfg.param_dtype), reduce_dtype=to_dtype(cfg.reduce_dtype))
     offload_policy = CPUOffloadPolicy() if cfg.cpu_offload else OffloadPolicy()
     for layer in decoder_layers(model):

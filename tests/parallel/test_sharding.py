@@ -86,6 +86,11 @@ def test_fsdp_mixed_precision_computes_in_bf16_and_keeps_fp32_shards(one_rank_me
     assert {p.grad.dtype for p in model.parameters()} == {torch.float32}
 
 
+def test_cpu_offload_without_gpus_is_a_user_error(one_rank_mesh):
+    with pytest.raises(RptError, match="cpu_offload needs GPUs"):
+        parallelize(tiny_qwen2(VOCAB), StrategyConfig(name="fsdp", cpu_offload=True), one_rank_mesh)
+
+
 def test_single_and_ddp_leave_the_model_unsharded():
     for name in ("single", "ddp"):
         model = parallelize(tiny_qwen2(VOCAB), StrategyConfig(name=name))
