@@ -1,14 +1,15 @@
-"""Batch-wide sums and means across data-parallel ranks, so N ranks compute what one process would.
+"""Batch-wide sums across data-parallel ranks, so N ranks compute what one process would.
 
 DDP and FSDP *average* gradients over the data-parallel ranks. A token-mean loss must divide the
 sum of its per-token terms by the token count of the whole batch (all micro-batches, all ranks),
 so each rank divides its local sum by `global count / ranks`: averaging those gradients gives the
-gradient of `sum over every token / global count`, exactly the one-process gradient.
+gradient of `sum over every token / global count`, exactly the one-process gradient. Gradient
+clipping needs the norm over every rank's shards, on whatever meshes they live.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import torch
 import torch.distributed as dist
@@ -40,14 +41,6 @@ def gradient_normaliser(local_count: torch.Tensor | float, group: dist.ProcessGr
     return (global_sum(count, group) / ranks).float()
 
 
-def global_mean(values: torch.Tensor, mask: torch.Tensor | None = None, group: dist.ProcessGroup | None = None) -> torch.Tensor:
-    """Mean of `values` (where `mask` is set) over the samples of every rank, not a mean of rank means."""
-    weights = torch.ones_like(values) if mask is None else mask.to(values.dtype)
-    stats = torch.stack([(values * weights).sum(), weights.sum()]).double()
-    total, count = global_sum(stats, group)
-    return (total / count.clamp(min=1)).float()
-
-
 def clip_grad_norm_(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
     """Scale gradients in place so their global L2 norm is at most `max_norm`; returns the norm before.
 
@@ -72,24 +65,6 @@ def clip_grad_norm_(parameters: Iterable[torch.nn.Parameter], max_norm: float) -
     if scale < 1.0:
         torch._foreach_mul_(grads, scale)
     return norm
-
-
-def reduce_metrics(metrics: Mapping[str, float | torch.Tensor], group: dist.ProcessGroup | None = None,
-                   op: str = "mean") -> dict[str, float]:
-    """Scalar metrics averaged (`op="mean"`) or summed (`op="sum"`) over ranks in one all-reduce.
-
-    A mean is only the global value when every rank's metric covers equally many samples (equal
-    groups per rank, as the GRPO step splits them); use `global_mean` for ragged counts.
-    """
-    if op not in ("mean", "sum"):
-        raise ValueError(f"op must be 'mean' or 'sum', got {op!r}")
-    names = sorted(metrics)
-    if not names:
-        return {}
-    values = global_sum(torch.tensor([float(metrics[name]) for name in names], dtype=torch.float64), group)
-    if op == "mean":
-        values = values / (dist.get_world_size(group) if is_distributed() else 1)
-    return dict(zip(names, values.tolist(), strict=True))
 
 
 def _communication_device(group: dist.ProcessGroup | None) -> torch.device:

@@ -4,7 +4,7 @@ tests/parallel/test_multiprocess.py); here the single-process semantics and the 
 import pytest
 import torch
 
-from rpt.parallel.collectives import global_mean, global_sum, gradient_normaliser, reduce_metrics
+from rpt.parallel.collectives import global_sum, gradient_normaliser
 
 
 def test_single_process_sum_is_the_value_and_a_copy():
@@ -17,30 +17,6 @@ def test_single_process_sum_is_the_value_and_a_copy():
 def test_gradient_normaliser_without_ranks_is_the_count():
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
     assert gradient_normaliser(mask.sum()).item() == 3.0
-
-
-def test_token_mean_from_normalised_sums_equals_the_full_batch_mean():
-    """Two 'ranks' of ragged sizes: sum_i loss_i / (N / ranks), averaged over ranks = global mean."""
-    losses = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0])]
-    per_rank = [l.sum() / (4 / 2) for l in losses]  # what gradient_normaliser returns on each of 2 ranks
-    assert torch.stack(per_rank).mean().item() == pytest.approx(16.0 / 4)
-
-
-def test_global_mean_weights_by_mask():
-    values = torch.tensor([1.0, 5.0, 100.0])
-    mask = torch.tensor([1, 1, 0])
-    assert global_mean(values, mask).item() == pytest.approx(3.0)
-    assert global_mean(values).item() == pytest.approx(106.0 / 3)
-    assert global_mean(values, torch.zeros(3)).item() == 0.0
-
-
-def test_reduce_metrics_single_process():
-    metrics = {"b": torch.tensor(2.5), "a": 1.0}
-    assert reduce_metrics(metrics) == {"a": 1.0, "b": 2.5}
-    assert reduce_metrics(metrics, op="sum") == {"a": 1.0, "b": 2.5}
-    assert reduce_metrics({}) == {}
-    with pytest.raises(ValueError, match="op"):
-        reduce_metrics(metrics, op="max")
 
 
 def test_clip_grad_norm_matches_torch_on_plain_tensors():
