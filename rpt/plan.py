@@ -6,7 +6,8 @@ Memory per GPU is counted in three parts (bytes, printed in GiB):
   data-parallel ranks under FSDP, the decoder linears also over the tensor-parallel ranks; in CPU
   memory with `strategy.cpu_offload`), FSDP's gathered copies in the compute dtype (the root unit:
   embeddings, final norm, LM head, gathered from forward to backward, and two decoder layers: the
-  current and the prefetched one), a colocated vLLM engine and the proxy LM;
+  current and the prefetched one), the frozen reference model when `grpo.kl_coef > 0` (sharded
+  like the policy; its root stays gathered), a colocated vLLM engine and the proxy LM;
 - start of backward: the saved activations of one micro-batch (`grpo.micro_batch_size` sequences
   of prompt + response tokens): every tensor a Qwen2/Llama layer saves (`layer_activation_bytes`),
   or with activation checkpointing only each layer's input; the logits chunk (the head is
@@ -151,6 +152,7 @@ class PlanInputs:
     vllm_share: float | None = None  # rollout=vllm: gpu_memory_utilization
     vllm_sleep: bool = False
     proxy: ModelShape | None = None  # reward=proxy_prob
+    reference: bool = False  # grpo.kl_coef > 0: a frozen copy of the policy, sharded like it
 
     @property
     def seq_len(self) -> int:
@@ -251,6 +253,10 @@ def estimate(i: PlanInputs) -> MemoryPlan:
     (plan.offloaded if i.cpu_offload else plan.held).extend(state)
     if sharded:
         plan.held.append((f"gathered params (root + 2 layers, {i.compute_dtype})", (s.root_params() + 2 * layer) * c))
+    if i.reference:
+        plan.held.append((f"reference model ({i.master_dtype}{where})", owned * m))
+        if sharded:  # its root stays gathered after each forward: it never runs a backward that would free it
+            plan.held.append((f"reference root, gathered ({i.compute_dtype})", s.root_params() * c))
     if i.proxy is not None:
         plan.held.append(("proxy LM (reward=proxy_prob, bf16, full copy)", i.proxy.params() * 2))
     _add_vllm(plan)
@@ -337,6 +343,7 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
         vllm_share=rollout.get("gpu_memory_utilization") if rollout.get("name") == "vllm" else None,
         vllm_sleep=bool(rollout.get("sleep", False)),
         proxy=ModelShape.from_config(read_model_config(cfg.model.proxy)) if reward == "proxy_prob" and cfg.model.proxy else None,
+        reference=g.kl_coef > 0,
     )
 
 

@@ -68,6 +68,12 @@ def test_what_changes_the_verdict():
     assert estimate(inputs(activation_checkpointing=False)).training_peak > sharded.training_peak
 
 
+def test_a_kl_reference_model_adds_its_shards_and_gathered_root():
+    base, with_reference = estimate(inputs()), estimate(inputs(reference=True))
+    params = 10 * 130_200 + 200_100
+    assert with_reference.training_peak - base.training_peak == params * 4 / 4 + 200_100 * 2
+
+
 def test_a_vllm_share_too_small_for_the_weights_is_flagged():
     plan = estimate(inputs(vllm_share=0.001, vllm_sleep=True))
     assert not plan.fits and "gpu_memory_utilization" in plan.notes[0]
@@ -81,7 +87,8 @@ def test_plan_inputs_from_config(tiny_model_dir):
     assert (i.world_size, i.data_parallel, i.tensor_parallel) == (8, 4, 2)
     assert i.shape.hidden_size == 64 and i.response_tokens == 64 and i.compute_dtype == "bfloat16"
     auto = plan_inputs(load_config([f"model.policy={tiny_model_dir}", "strategy=ddp"]), gpu_gib=80, gpus_per_node=8)
-    assert auto.world_size == 8 and auto.strategy == "ddp"
+    assert auto.world_size == 8 and auto.strategy == "ddp" and not auto.reference
+    assert plan_inputs(load_config([f"model.policy={tiny_model_dir}", "grpo.kl_coef=0.1"]), 80, 8).reference
 
 
 def test_unknown_model_is_a_user_error():
