@@ -18,25 +18,25 @@ from rpt.eval.buckets import accuracy_with_ci, paired_difference
 class Curves:
     """Per-step series from a run's metrics.csv (Lightning writes sparse rows: one metric family per row)."""
 
-    reward_steps: np.ndarray
+    train_steps: np.ndarray
     reward: np.ndarray  # mean reward of the step's samples
+    entropy: np.ndarray  # the policy's mean entropy over its sampled answer tokens (nats)
     val_steps: np.ndarray
     val_ntp_acc: np.ndarray  # greedy next-token accuracy on the held-out positions the filter keeps
 
 
 def read_curves(metrics_csv: Path) -> Curves:
-    reward: dict[int, float] = {}
+    train: dict[int, tuple[float, float]] = {}
     val: dict[int, float] = {}
     with metrics_csv.open(newline="") as f:
         for row in csv.DictReader(f):
             step = int(float(row["step"]))
             if row.get("train/reward"):
-                reward[step] = float(row["train/reward"])
+                train[step] = (float(row["train/reward"]), float(row.get("train/entropy") or "nan"))
             if row.get("val/ntp_acc"):
                 val[step] = float(row["val/ntp_acc"])
-    return Curves(
-        np.asarray(list(reward)), np.asarray(list(reward.values())), np.asarray(list(val)), np.asarray(list(val.values()))
-    )
+    reward, entropy = (np.asarray([v[i] for v in train.values()]) for i in (0, 1))
+    return Curves(np.asarray(list(train)), reward, entropy, np.asarray(list(val)), np.asarray(list(val.values())))
 
 
 def add_bucket(result: dict[str, Any], name: str, mask: np.ndarray, before: np.ndarray, after: np.ndarray) -> None:
@@ -49,38 +49,48 @@ def add_bucket(result: dict[str, Any], name: str, mask: np.ndarray, before: np.n
 
 
 def plot_curves(curves: Curves, pretrain_loss: list[float], hard_threshold: float, path: Path) -> None:
-    """Three panels: pre-training loss, RPT reward per step, held-out hard-position accuracy."""
+    """Four panels: pre-training loss; RPT reward, policy entropy and held-out hard-position accuracy by step."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_reward, ax_acc) = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    (ax_loss, ax_reward), (ax_entropy, ax_acc) = axes
     ax_loss.plot(np.arange(1, len(pretrain_loss) + 1), pretrain_loss, color="tab:gray", lw=1)
     ax_loss.set(title="1. Next-token pre-training", xlabel="pre-training step", ylabel="cross-entropy (nats/token)")
 
-    ax_reward.plot(curves.reward_steps, curves.reward, color="tab:blue", alpha=0.3, lw=1, label="per step")
-    window = max(1, len(curves.reward) // 10)
-    if len(curves.reward) >= window > 1:
-        smooth = np.convolve(curves.reward, np.ones(window) / window, mode="valid")
-        ax_reward.plot(curves.reward_steps[window - 1 :], smooth, color="tab:blue", lw=2, label=f"mean of {window} steps")
+    _per_step(ax_reward, curves.train_steps, curves.reward, "tab:blue")
     ax_reward.set(title="2. RPT: reward of sampled answers", xlabel="RPT step", ylabel="mean reward (train prompts)")
     ax_reward.set_ylim(bottom=0)
-    ax_reward.legend(loc="lower right")
+
+    _per_step(ax_entropy, curves.train_steps, curves.entropy, "tab:purple")
+    ax_entropy.set(title="3. RPT: policy entropy of sampled answers", xlabel="RPT step", ylabel="nats per answer token")
+    ax_entropy.set_ylim(bottom=0)
 
     ax_acc.plot(curves.val_steps, 100 * curves.val_ntp_acc, color="tab:red", marker="o", lw=2)
     ax_acc.set(
-        title=f"3. Held-out accuracy, hard positions (H > {hard_threshold:g})",
+        title=f"4. Held-out greedy accuracy, hard positions (H > {hard_threshold:g})",
         xlabel="RPT step",
-        ylabel="greedy next-token accuracy (%)",
+        ylabel="next-token accuracy (%)",
     )
-    for ax in (ax_loss, ax_reward, ax_acc):
+    for ax in axes.flat:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def _per_step(ax, steps: np.ndarray, values: np.ndarray, color: str) -> None:
+    """A noisy per-step series, faint, with its moving average over a tenth of the run on top."""
+    ax.plot(steps, values, color=color, alpha=0.3, lw=1, label="per step")
+    window = max(1, len(values) // 10)
+    if len(values) >= window > 1:
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], smooth, color=color, lw=2, label=f"mean of {window} steps")
+    ax.legend(loc="lower right")
 
 
 def format_timings(timings: dict[str, tuple[float, float]]) -> str:

@@ -186,6 +186,8 @@ def compare(cfg: DictConfig, eval_set: Any, before: Any, after: Any, corpus: Any
 def demo_facts(cfg: DictConfig, corpus: Any, n_params: int) -> dict[str, Any]:
     d, t, s = cfg.demo, cfg.trainer, cfg.sampling
     filt = OmegaConf.to_container(cfg.filter)
+    filter_name = filt.pop("name")
+    filter_args = ", ".join(f"{k} {v}" for k, v in filt.items() if v is not None)
     return {
         "corpus": f"{d.documents} synthetic {CORPUS_DESCRIPTION}; {sum(len(x) for x in corpus.token_ids)} tokens; "
         f"{cfg.data.val_fraction:.0%} of documents held out",
@@ -195,7 +197,7 @@ def demo_facts(cfg: DictConfig, corpus: Any, n_params: int) -> dict[str, Any]:
         f"peak lr {d.pretrain_lr:g}; this model is both the RPT starting point and the entropy proxy",
         "RPT": f"{t.max_steps} GRPO steps x {t.prompts_per_step} prompts x {s.n} samples "
         f"(temperature {s.temperature:g}, at most {s.max_tokens} answer token(s)), reward `{cfg.reward.name}`, "
-        f"`{cfg.prompt.template}` template, lr {cfg.optim.lr:g}, filter `{filt.pop('name')}` {filt}",
+        f"`{cfg.prompt.template}` template, lr {cfg.optim.lr:g}, filter `{filter_name}` ({filter_args})",
         "evaluation": f"greedy next token vs. the corpus token on {len_or_all(cfg.eval.max_positions)} held-out positions; "
         "the same positions for both models; 95% Wilson intervals, paired intervals for the change",
     }
@@ -260,6 +262,13 @@ but learnable), `operands` the random digits being added (no model can beat 1 in
 
 ## Training curves
 ![training curves]({plot})
+
+How to read them: the reward is the mean over sampled answers (at the sampling temperature), so it
+rises when the model learns and also when it only grows surer of the answer it already ranked first.
+Greedy accuracy, in the table and the right panel, moves only when that first choice changes. With
+the `direct` template a tiny model cannot reason before answering, so RPT here is on-policy
+REINFORCE on the next token: each sampled answer carries about one bit, where pre-training learns
+from every token of a document at once.
 
 ## Time per phase
 {timings}

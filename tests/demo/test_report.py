@@ -59,14 +59,15 @@ def test_headline_says_what_the_interval_supports(diff, verdict):
 def test_read_curves_collects_sparse_lightning_rows(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text(
-        "step,train/reward,val/ntp_acc\n"
-        "0,,0.25\n"
-        "1,0.5,\n"
-        "2,0.75,\n"
-        "2,,0.5\n"
+        "step,train/reward,train/entropy,val/ntp_acc\n"
+        "0,,,0.25\n"
+        "1,0.5,2.0,\n"
+        "2,0.75,1.5,\n"
+        "2,,,0.5\n"
     )
     curves = read_curves(path)
-    assert curves.reward_steps.tolist() == [1, 2] and curves.reward.tolist() == [0.5, 0.75]
+    assert curves.train_steps.tolist() == [1, 2] and curves.reward.tolist() == [0.5, 0.75]
+    assert curves.entropy.tolist() == [2.0, 1.5]
     assert curves.val_steps.tolist() == [0, 2] and curves.val_ntp_acc.tolist() == [0.25, 0.5]
 
 
