@@ -9,7 +9,7 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 from rpt.cli import main
 from rpt.config import load_config
 from rpt.errors import RptError
-from rpt.plan import GIB, ModelShape, PlanInputs, estimate, layer_activation_bytes, plan_inputs, read_model_config
+from rpt.plan import ModelShape, PlanInputs, estimate, layer_activation_bytes, plan_inputs, read_model_config
 
 
 @pytest.mark.parametrize("tied", [True, False])

@@ -13,6 +13,7 @@ parallelism (2 ranks splitting each layer) must match too.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -39,8 +40,6 @@ def workdir(tmp_path_factory, tiny_model_dir):
     from tests.conftest import CORPUS
 
     path = tmp_path_factory.mktemp("multiprocess")
-    import json
-
     (path / "corpus.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS))
     return path
 
