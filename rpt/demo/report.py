@@ -48,8 +48,12 @@ def add_bucket(result: dict[str, Any], name: str, mask: np.ndarray, before: np.n
     result["comparison"]["buckets"][name] = diff.to_json()
 
 
-def plot_curves(curves: Curves, pretrain_loss: list[float], hard_threshold: float, path: Path) -> None:
-    """Four panels: pre-training loss; RPT reward, policy entropy and held-out hard-position accuracy by step."""
+def plot_curves(curves: Curves, pretrain_loss: list[float], hard_threshold: float, val_tasks: int, path: Path) -> None:
+    """Four panels: pre-training loss; RPT reward, policy entropy and held-out hard-position accuracy by step.
+
+    The accuracy carries 95% Wilson intervals for its `val_tasks` positions, on an axis from 0, so
+    sampling noise is not mistaken for a trend.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,12 +72,15 @@ def plot_curves(curves: Curves, pretrain_loss: list[float], hard_threshold: floa
     ax_entropy.set(title="3. RPT: policy entropy of sampled answers", xlabel="RPT step", ylabel="nats per answer token")
     ax_entropy.set_ylim(bottom=0)
 
-    ax_acc.plot(curves.val_steps, 100 * curves.val_ntp_acc, color="tab:red", marker="o", lw=2)
+    intervals = np.asarray([accuracy_with_ci(_hits(acc, val_tasks)).ci95 for acc in curves.val_ntp_acc]).reshape(-1, 2)
+    errors = np.abs(100 * intervals.T - 100 * curves.val_ntp_acc)
+    ax_acc.errorbar(curves.val_steps, 100 * curves.val_ntp_acc, yerr=errors, color="tab:red", marker="o", lw=2, capsize=4)
     ax_acc.set(
         title=f"4. Held-out greedy accuracy, hard positions (H > {hard_threshold:g})",
         xlabel="RPT step",
-        ylabel="next-token accuracy (%)",
+        ylabel=f"next-token accuracy (%), 95% CI, n = {val_tasks}",
     )
+    ax_acc.set_ylim(0, max(10.0, 1.2 * 100 * float(intervals.max(initial=0.0))))
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -81,6 +88,12 @@ def plot_curves(curves: Curves, pretrain_loss: list[float], hard_threshold: floa
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def _hits(accuracy: float, n: int) -> np.ndarray:
+    """0/1 outcomes of n positions with the given accuracy (what the logged mean summarises)."""
+    k = int(round(accuracy * n))
+    return np.concatenate([np.ones(k), np.zeros(n - k)])
 
 
 def _per_step(ax, steps: np.ndarray, values: np.ndarray, color: str) -> None:

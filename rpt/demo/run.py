@@ -80,7 +80,7 @@ def run_demo(cfg: DictConfig) -> Path:
     with timer("eval after"):
         after = evaluate_model(cfg, str(policy_after), eval_set, tokenizer)
     result = compare(cfg, eval_set, before, after, corpus, records)
-    facts = demo_facts(cfg, corpus, before.n_params)
+    facts = demo_facts(cfg, corpus, before.n_params, len(tokenizer))
     return write_outputs(cfg, demo_dir, result, facts, pretrain_loss, timer.seconds)
 
 
@@ -183,7 +183,7 @@ def compare(cfg: DictConfig, eval_set: Any, before: Any, after: Any, corpus: Any
     return result
 
 
-def demo_facts(cfg: DictConfig, corpus: Any, n_params: int) -> dict[str, Any]:
+def demo_facts(cfg: DictConfig, corpus: Any, n_params: int, vocab_size: int) -> dict[str, Any]:
     d, t, s = cfg.demo, cfg.trainer, cfg.sampling
     filt = OmegaConf.to_container(cfg.filter)
     filter_name = filt.pop("name")
@@ -192,11 +192,11 @@ def demo_facts(cfg: DictConfig, corpus: Any, n_params: int) -> dict[str, Any]:
         "corpus": f"{d.documents} synthetic {CORPUS_DESCRIPTION}; {sum(len(x) for x in corpus.token_ids)} tokens; "
         f"{cfg.data.val_fraction:.0%} of documents held out",
         "model": f"Qwen2 architecture, {d.layers} layers, width {d.hidden_size}, {n_params:,} parameters, "
-        f"byte-level BPE vocabulary of {d.vocab_size} at most",
+        f"byte-level BPE vocabulary of {vocab_size} tokens",
         "pre-training": f"{d.pretrain_steps} steps of {d.pretrain_batch_size} documents, next-token cross-entropy, "
         f"peak lr {d.pretrain_lr:g}; this model is both the RPT starting point and the entropy proxy",
         "RPT": f"{t.max_steps} GRPO steps x {t.prompts_per_step} prompts x {s.n} samples "
-        f"(temperature {s.temperature:g}, at most {s.max_tokens} answer token(s)), reward `{cfg.reward.name}`, "
+        f"(temperature {s.temperature:g}, answers of at most {s.max_tokens} token(s)), reward `{cfg.reward.name}`, "
         f"`{cfg.prompt.template}` template, lr {cfg.optim.lr:g}, filter `{filter_name}` ({filter_args})",
         "evaluation": f"greedy next token vs. the corpus token on {len_or_all(cfg.eval.max_positions)} held-out positions; "
         "the same positions for both models; 95% Wilson intervals, paired intervals for the change",
@@ -218,7 +218,8 @@ def write_outputs(
     table = format_eval_table(result)
     write_json(demo_dir / "eval.json", result)
     hard = cfg.eval.buckets["hard"]
-    plot_curves(read_curves(demo_dir / "rpt" / "metrics.csv"), pretrain_loss, hard, demo_dir / PLOT)
+    curves = read_curves(demo_dir / "rpt" / "metrics.csv")
+    plot_curves(curves, pretrain_loss, hard, cfg.trainer.val_tasks, demo_dir / PLOT)
     lines = [headline(result, bucket) for bucket in ("all", "hard", *KIND_BUCKETS.values())]
     text = REPORT_TEMPLATE.format(
         facts=format_facts(facts),
@@ -265,7 +266,7 @@ but learnable), `operands` the random digits being added (no model can beat 1 in
 
 How to read them: the reward is the mean over sampled answers (at the sampling temperature), so it
 rises when the model learns and also when it only grows surer of the answer it already ranked first.
-Greedy accuracy, in the table and the right panel, moves only when that first choice changes. With
+Greedy accuracy, in the table and panel 4, moves only when that first choice changes. With
 the `direct` template a tiny model cannot reason before answering, so RPT here is on-policy
 REINFORCE on the next token: each sampled answer carries about one bit, where pre-training learns
 from every token of a document at once.
