@@ -44,6 +44,14 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     return loggers
 
 
+def finish_wandb(loggers: list[Logger]) -> None:
+    """Close this process's W&B run: Lightning leaves it open, and a later `wandb.init` in the same
+    process (`rpt report`, a second `train` call from Python) would otherwise log into it."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()  # a no-op stand-in on ranks other than 0
+
+
 def _wandb_id(run_dir: Path) -> str:
     path = run_dir / "wandb-id"
     if not path.exists():

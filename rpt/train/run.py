@@ -26,7 +26,7 @@ from rpt.data.prompts import check_template
 from rpt.errors import RptError
 from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, find_checkpoint, resolve_resume
-from rpt.train.loggers import METRICS_CSV, build_loggers, truncate_metrics
+from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
 
 
 RUN_DIR_ENV = "RPT_RUN_DIR"  # the run directory, handed to the processes Lightning launches
@@ -74,6 +74,7 @@ def train(cfg: DictConfig) -> TrainResult:
         try:
             trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
         finally:
+            finish_wandb(trainer.loggers)
             if launched_by is None:
                 os.environ.pop(RUN_DIR_ENV, None)
     metrics_csv = run_dir / METRICS_CSV

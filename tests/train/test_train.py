@@ -41,6 +41,9 @@ def test_rpt_train_writes_config_metrics_checkpoints_and_wandb(train_args, tmp_p
     assert (ckpts / "last.ckpt").resolve() == (ckpts / "step-000003.ckpt").resolve()
     assert not list(ckpts.glob(".*"))  # no half-written leftovers
     assert list((run_dir / "wandb").glob("offline-run-*"))
+    import wandb
+
+    assert wandb.run is None  # finished: a later wandb.init in this process (rpt report) starts its own
 
     assert [s for s, _ in _series(run_dir, "train/reward")] == [1, 2, 3]
     assert [s for s, _ in _series(run_dir, "val/ntp_acc")] == [0, 2, 3]  # before training, every 2 steps, at the end
