@@ -79,9 +79,16 @@ class ProxyProb(Reward):
             metrics["soft_mean"] = soft[gets_soft].mean().item()
         return RewardResult(values, metrics)
 
-    @torch.inference_mode()
     def first_token_probs(self, group_tasks: Sequence["NTPTask"], firsts: list[int | None], group_size: int) -> torch.Tensor:
-        """p(first token | context) per sample (0 where there is no first token), one forward per group's context."""
+        """p(first token | context) per sample (0 where there is no first token), one forward per group's context.
+
+        The proxy runs under `inference_mode`; the policy under `no_grad` only, since an FSDP2 policy
+        keeps the buffers it unshards into, and inference tensors there break its next training step.
+        """
+        with torch.no_grad() if self.scorer == "policy" else torch.inference_mode():
+            return self._first_token_probs(group_tasks, firsts, group_size)
+
+    def _first_token_probs(self, group_tasks: Sequence["NTPTask"], firsts: list[int | None], group_size: int) -> torch.Tensor:
         ids = torch.tensor([-1 if first is None else first for first in firsts]).view(-1, group_size)
         probs = torch.zeros(ids.shape, dtype=torch.float32)
         for start in range(0, len(group_tasks), self.batch_size):

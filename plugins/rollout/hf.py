@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from transformers import StoppingCriteria
 
 from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams
 from rpt.grpo.logprobs import left_pad, response_logprobs, right_pad
@@ -74,7 +75,7 @@ class HFRollout(Rollout):
             if not greedy
             else {"do_sample": False}
         )
-        stop = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}
+        stop = {"stopping_criteria": [ResponseStopStrings(params.stop, self.tokenizer, prompt_ids.shape[1])]} if params.stop else {}
         output = self.model.generate(
             input_ids=prompt_ids,
             attention_mask=prompt_mask,
@@ -145,6 +146,24 @@ class HFRollout(Rollout):
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
         return pad if pad is not None else min(self._eos_ids())
+
+
+class ResponseStopStrings(StoppingCriteria):
+    """Stops a row once its response text holds a stop string. transformers' own `stop_strings`
+    also match across the prompt/response boundary, which would end a row before it sampled one."""
+
+    def __init__(self, stop: Sequence[str], tokenizer, prompt_len: int) -> None:
+        self.stop = list(stop)
+        self.tokenizer = tokenizer
+        self.prompt_len = prompt_len
+        # a token decodes to at least one byte and a character is at most 4 bytes: this many
+        # trailing tokens always cover a stop string that the newest token completes
+        self.window = 4 * max(len(s) for s in self.stop)
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        start = max(self.prompt_len, input_ids.shape[1] - self.window)
+        texts = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=False)
+        return torch.tensor([any(s in t for s in self.stop) for t in texts], device=input_ids.device)
 
 
 def _is_sharded(model: torch.nn.Module) -> bool:

@@ -109,7 +109,7 @@ def tokenize_corpus(data: "DataConfig", tokenizer: "PreTrainedTokenizerBase") ->
             ids.append(np.asarray(doc_ids, dtype=np.int64))
             ends.append(np.maximum.accumulate(np.asarray([e for _, e in offsets] or [0], dtype=np.int64))[: len(doc_ids)])
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
+    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")  # ranks tokenizing at once each write their own
     lengths = np.asarray([len(x) for x in ids], dtype=np.int64)
     np.savez(tmp, lengths=lengths, ids=_concat(ids), ends=_concat(ends))
     os.replace(tmp, cache)

@@ -168,6 +168,6 @@ def load_entropies(path: str | Path, corpus: "TokenizedCorpus") -> list[np.ndarr
 
 
 def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(value, indent=1, sort_keys=True))
     os.replace(tmp, path)

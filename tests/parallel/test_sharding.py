@@ -108,3 +108,18 @@ def test_dtype_names():
     assert to_dtype(None) is None and to_dtype("bfloat16") is torch.bfloat16
     with pytest.raises(RptError, match="unknown dtype 'fp8'"):
         to_dtype("fp8")
+
+
+def test_proxy_prob_scoring_with_an_fsdp_policy_leaves_it_trainable(one_rank_mesh):
+    from types import SimpleNamespace
+
+    from rpt.api import PluginContext
+    from rpt.plugins.rewards.proxy_prob import ProxyProb
+
+    model = parallelize(tiny_qwen2(VOCAB), StrategyConfig(name="fsdp"), one_rank_mesh)
+    reward = ProxyProb(scorer="policy")
+    reward.setup(PluginContext(tokenizer=None, policy=model))
+    probs = reward.first_token_probs([SimpleNamespace(context_ids=[1, 2, 3])], [5, None], group_size=2)
+    assert 0 < probs[0] < 1 and probs[1] == 0
+    loss, grads = loss_and_grads(model)  # inference tensors in the unshard buffers would raise here
+    assert all(g.abs().sum() > 0 for g in grads.values())

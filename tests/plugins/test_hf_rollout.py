@@ -78,3 +78,17 @@ def test_responses_end_at_eos_or_at_the_first_stop_string(engine, prompts):
         assert ended or len(ids) == 24
         cut_by_stop += any(s in text for s in stop) and len(ids) < 24
     assert cut_by_stop > 0
+
+
+def test_a_stop_string_spanning_the_prompt_and_the_response_does_not_stop(engine, prompts):
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=6)
+    free = engine.generate(prompts, greedy).texts
+    for prompt, text in zip(prompts, free):
+        prompt_text = engine.tokenizer.decode(prompt)
+        stop = prompt_text[-3:] + text[:1]  # in prompt + response, in neither alone
+        if stop in prompt_text or stop in text:
+            continue
+        with_stop = SamplingParams(n=1, temperature=0.0, max_tokens=6, stop=[stop])
+        assert engine.generate([prompt], with_stop).texts[0] == text
+        return
+    pytest.fail(f"no prompt gives a stop string that only spans the boundary: {free}")
