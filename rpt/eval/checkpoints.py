@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TOKENS_COLUMN = "train/tokens"  # prompt + response tokens trained on in the step, when the trainer logs it
+TOKENS_COLUMN = "train/tokens"  # prompt + response tokens trained on in the step (runs before it was logged lack it)
 RESPONSE_LEN_COLUMN = "train/response_len"  # mean response length of the step's samples
 
 

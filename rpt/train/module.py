@@ -47,6 +47,7 @@ TRAIN_METRICS = (
     "reward", "accuracy", "format_error", "response_len",  # every sample drawn this step
     "kept_ratio", "kept_groups", "dropped_groups",  # dynamic sampling (all groups kept when off)
     "entropy", "loss", "clip_frac", "approx_kl", "ref_kl", "grad_norm", "lr",  # the update
+    "tokens",  # prompt + response tokens the update passes went through, all ranks (training compute)
 )
 VAL_METRICS = ("ntp_acc", "reward", "accuracy", "format_error", "response_len")  # validation: held-out tasks
 
@@ -122,10 +123,16 @@ class GRPOModule(LightningModule):
             )
             self._score_before_update(batch)
             self._update(batch)
+            self._count_tokens(batch)
         self.next_step = step + 1
         self._log_step()
         if self._validation_due():
             self.validate()
+
+    def _count_tokens(self, batch: RolloutBatch) -> None:
+        """Tokens through forward + backward this step (`ppo_epochs` passes over the batch): the D of 6·N·D."""
+        local = (batch.prompt_mask.sum() + batch.response_mask.sum()).float() * self.cfg.grpo.ppo_epochs
+        self.train_metrics.update("train/tokens", global_sum(local, data_parallel_group(self.trainer.strategy)))
 
     def _validation_due(self) -> bool:
         every = self.cfg.trainer.val_every

@@ -148,3 +148,10 @@ def test_grpo_raises_the_reward_of_an_easy_target(train_args, tiny_model_dir):
     rewards = [v for _, v in _series(result.run_dir, "train/reward")]
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert last > 2 * first + 0.05, rewards
+
+
+def test_tokens_per_step_count_prompt_and_response_tokens_of_every_update_pass(train_args):
+    # one-token contexts (direct template: the prompt is the context) and one-token answers
+    args = train_args(*SOFT_REWARD, "data.max_context_tokens=1", "grpo.ppo_epochs=2")
+    result = train(load_config(args))
+    assert [v for _, v in _series(result.run_dir, "train/tokens")] == [4 * 4 * (1 + 1) * 2] * 2
