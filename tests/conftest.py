@@ -17,16 +17,44 @@ CORPUS = [
 ] * 8
 
 
+def save_tiny_model(path: Path, texts: list[str], **model_options) -> Path:
+    """A byte-level-BPE tokenizer trained on `texts` and a randomly initialised Qwen2, saved together."""
+    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+
+    tokenizer = train_tokenizer(texts, vocab_size=300)
+    tokenizer.save_pretrained(path)
+    tiny_qwen2(len(tokenizer), **model_options).save_pretrained(path)
+    return path
+
+
+def pretrain_on_corpus(model_dir: Path, path: Path, steps: int) -> Path:
+    """`model_dir` after `steps` full-batch next-token steps on CORPUS, saved to `path`: short
+    runs leave it right about half the time, so rewards and accuracies are neither all 0 nor all 1."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from rpt.data.corpus import load_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    batch = tokenizer(sorted(set(CORPUS)), add_special_tokens=False, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny byte-level-BPE tokenizer + randomly initialised Qwen2, saved together."""
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
-
-    path = tmp_path_factory.mktemp("tiny_model")
-    tokenizer = train_tokenizer(CORPUS, vocab_size=300)
-    tokenizer.save_pretrained(path)
-    tiny_qwen2(len(tokenizer)).save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_model"), CORPUS)
 
 
 @pytest.fixture

@@ -202,8 +202,15 @@ def _fingerprint(texts: list[str], tokenizer: "PreTrainedTokenizerBase") -> str:
 
 
 def tokenizer_fingerprint(tokenizer: "PreTrainedTokenizerBase") -> str:
-    """Identifies a tokenizer by its full serialized vocabulary and rules, not its name."""
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()[:16]
+    """Identifies a tokenizer by its full serialized vocabulary and rules, not its name.
+
+    Padding and truncation settings are left out: they do not change how text splits into tokens,
+    and a batched call with `padding=True` switches them on in the tokenizer object itself.
+    """
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state.pop("padding", None)
+    state.pop("truncation", None)
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

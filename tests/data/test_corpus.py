@@ -102,3 +102,15 @@ def test_split_is_deterministic_disjoint_and_complete():
     again = split_documents(100, 0.1, seed=3)
     assert np.array_equal(again[0], train) and np.array_equal(again[1], val)
     assert not np.array_equal(split_documents(100, 0.1, seed=4)[1], val)
+
+
+def test_tokenizer_fingerprint_ignores_padding_state_but_not_the_vocabulary(tiny_model_dir):
+    from rpt.data.corpus import tokenizer_fingerprint
+
+    fresh = tokenizer_fingerprint(load_tokenizer(str(tiny_model_dir)))
+    used = load_tokenizer(str(tiny_model_dir))
+    used(["a", "longer text"], padding=True, truncation=True, max_length=3)  # switches both on in the backend
+    assert tokenizer_fingerprint(used) == fresh
+    other = load_tokenizer(str(tiny_model_dir))
+    other.add_tokens(["<new>"])
+    assert tokenizer_fingerprint(other) != fresh

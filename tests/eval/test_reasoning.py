@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rpt.cli import main
+from tests.conftest import CORPUS
 
 
 def overrides(model_dir, corpus_jsonl, tmp_path, *extra):
@@ -19,9 +20,14 @@ def read(tmp_path, name):
     return json.loads((tmp_path / "run" / name).read_text())
 
 
-def test_greedy_one_token_reasoning_equals_standard_accuracy(trained_model_dir, corpus_jsonl, tmp_path):
-    """Greedy decoding of one token with the direct template is the argmax next token: both modes must agree."""
-    args = overrides(trained_model_dir, corpus_jsonl, tmp_path, "reward=first_token", "sampling.temperature=0",
+def test_greedy_one_token_reasoning_equals_standard_accuracy(trained_model_dir, tmp_path):
+    """Greedy decoding of one token with the direct template is the argmax next token: both modes must agree.
+
+    On ASCII text: a one-token answer that is part of a character decodes to "\ufffd" and scores 0
+    as text (see the README's reward rules), while standard mode compares its id."""
+    ascii_corpus = tmp_path / "ascii.jsonl"
+    ascii_corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS if t.isascii()), encoding="utf-8")
+    args = overrides(trained_model_dir, ascii_corpus, tmp_path, "reward=first_token", "sampling.temperature=0",
                      "sampling.max_tokens=1", "eval.samples=1")
     assert main(["score", *args]) == 0
     assert main(["eval", *args, "eval.mode=standard"]) == 0

@@ -7,32 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import pretrain_on_corpus
+
 
 @pytest.fixture(scope="session")
 def pretrained_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """The tiny model after a few hundred steps of next-token prediction on the test corpus,
-    so that rewards are neither all 0 nor all 1 and different reward plugins disagree."""
-    from tests.conftest import CORPUS
-    from transformers import AutoModelForCausalLM
-
-    from rpt.data.corpus import load_tokenizer
-
+    """The tiny model after a little next-token training on the test corpus, so that rewards are
+    neither all 0 nor all 1 and different reward plugins disagree."""
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    tokenizer = load_tokenizer(str(tiny_model_dir))
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    batch = tokenizer(sorted(set(CORPUS)), add_special_tokens=False, padding=True, return_tensors="pt")
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(60):  # short on purpose: right about half the time, not memorised
-        loss = model(**batch, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    path = tmp_path_factory.mktemp("pretrained")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return pretrain_on_corpus(tiny_model_dir, tmp_path_factory.mktemp("pretrained"), steps=60)
 
 
 @pytest.fixture
