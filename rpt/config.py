@@ -8,6 +8,7 @@ groups (reward, filter, rollout) are free-form and checked by building the plugi
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,25 @@ from omegaconf.errors import OmegaConfBaseException
 from rpt.errors import RptError, suggest
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def default_run_name() -> str:
+    """The default run folder's name, the same in every process of one launch.
+
+    Under SLURM or torchrun every rank composes its own config, a moment apart: a timestamp would
+    give each rank a folder of its own, so the launcher's job / run id names the run instead.
+    """
+    if job := os.environ.get("SLURM_JOB_ID"):
+        return f"slurm-{job}"
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if run_id and run_id != "none":
+        return f"torchrun-{run_id}"
+    from datetime import datetime
+
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+OmegaConf.register_new_resolver("run_name", default_run_name, replace=True, use_cache=True)  # one value per config
 
 
 @dataclass
@@ -126,7 +146,7 @@ class LoggerConfig:
 
 @dataclass
 class RunConfig:
-    dir: str = "runs/${now:%Y%m%d-%H%M%S}"  # everything a run writes goes here
+    dir: str = "runs/${run_name:}"  # everything a run writes goes here
     resume: str | None = None  # "last" or a checkpoint path
 
 

@@ -16,3 +16,29 @@ def test_config_composes(path: Path):
     cfg = load_config([f"{path.parent.name}={path.stem}"])
     for kind in ("reward", "filter", "rollout"):
         build(kind, cfg[kind])
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"SLURM_JOB_ID": "4242"}, "slurm-4242"),
+    ({"TORCHELASTIC_RUN_ID": "b7e1"}, "torchrun-b7e1"),
+])
+def test_default_run_dir_is_named_by_the_launcher_so_every_rank_agrees(monkeypatch, env, name):
+    for key in ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert load_config().run.dir == f"runs/{name}"
+
+
+def test_default_run_dir_is_the_time_and_stays_fixed_within_a_config(monkeypatch):
+    import re
+    import time
+
+    for key in ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # torchrun's id when none was given: not shared
+    cfg = load_config()
+    first = cfg.run.dir
+    assert re.fullmatch(r"runs/\d{8}-\d{6}", first)
+    time.sleep(1.1)
+    assert cfg.run.dir == first
