@@ -3,15 +3,17 @@
 Each document is a ledger of one person adding three one-digit numbers per line:
 
     Ledger of Ann.
-    Ann adds 3 + 4 + 5 = 12 plums.
-    Ann adds 7 + 1 + 2 = 10 coins.
+    Ann adds plums: 3 + 4 + 5 = 12.
+    Ann adds coins: 7 + 1 + 2 = 10.
     Ann is done.
 
 Formatting ("adds", "+", "=", ".") and the repeated name are easy to predict; the operands are
 uniformly random (no model can beat 1 in 9 on them); the sum after "=" is fully determined by the
 line but takes arithmetic: the hard, learnable tokens (one or two of them: the tokenizer, like
-Qwen2's, gives every digit its own token). Each record keeps the character spans of its sums so
-evaluation can report them as their own bucket.
+Qwen2's, gives every digit its own token). The token after any digit is fixed by what came before
+(" +", " =", the sum's next digit or ".\n"), so a two-token answer is judged on its first token,
+not on a random item name. Each record keeps the character spans of its sums so evaluation can
+report them as their own bucket.
 """
 
 from __future__ import annotations
@@ -42,13 +44,13 @@ def ledger(rng: np.random.Generator) -> dict:
 
     for _ in range(rng.integers(LINES_PER_DOC[0], LINES_PER_DOC[1] + 1)):
         operands = [int(x) for x in rng.integers(1, MAX_OPERAND + 1, size=OPERANDS)]
-        text += f"{name} adds "
+        text += f"{name} adds {ITEMS[rng.integers(len(ITEMS))]}: "
         for i, value in enumerate(operands):
             text += " + " if i else ""
             add("operand_spans", value)
         text += " = "
         add("sum_spans", sum(operands))
-        text += f" {ITEMS[rng.integers(len(ITEMS))]}.\n"
+        text += ".\n"
     text += f"{name} is done."
     return {"text": text, **spans}
 

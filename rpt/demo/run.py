@@ -26,8 +26,8 @@ PLOT = "curves.png"
 REPORT = "report.md"
 CORPUS_DESCRIPTION = (
     "ledgers of one person adding three random one-digit numbers per line "
-    "(`Ann adds 3 + 4 + 5 = 12 plums.`): formatting and the repeated name are easy, "
-    "the operands are irreducibly random (1 in 9 at best), the sums are determined but need arithmetic "
+    "(`Ann adds plums: 3 + 4 + 5 = 12.`): formatting and the repeated name are easy, "
+    "the item and the operands are irreducibly random (1 in 9 at best for an operand), the sums are determined but need arithmetic "
     "(one token per digit, as in Qwen2)"
 )
 
@@ -268,8 +268,11 @@ How to read them: the reward is the mean over sampled answers (at the sampling t
 rises when the model learns and also when it only grows surer of the answer it already ranked first.
 Greedy accuracy, in the table and panel 4, moves only when that first choice changes. With
 the `direct` template a tiny model cannot reason before answering, so RPT here is on-policy
-REINFORCE on the next token: each sampled answer carries about one bit, where pre-training learns
-from every token of a document at once.
+REINFORCE on the next tokens: each sampled answer carries about one bit, where pre-training learns
+from every token of a document at once. Answers are two tokens, scored by the paper's prefix match;
+the token after a hard one is always fixed by the text so far, so in effect the first token is judged.
+`exact_match` would never pay here (two tokens are never the one next token), which is why the
+paper rewards prefixes.
 
 ## Time per phase
 {timings}

@@ -5,7 +5,7 @@ import numpy as np
 
 from rpt.demo.corpus import LINES_PER_DOC, MAX_OPERAND, generate_corpus, ledger, span_token_mask, write_jsonl
 
-LINE = re.compile(r"^(\w+) adds (\d) \+ (\d) \+ (\d) = (\d+) (\w+)\.$")
+LINE = re.compile(r"^(\w+) adds (\w+): (\d) \+ (\d) \+ (\d) = (\d+)\.$")
 
 
 def test_same_seed_same_corpus_other_seed_other_corpus():
@@ -23,16 +23,16 @@ def test_every_line_adds_up_and_spans_point_at_the_sums():
         assert LINES_PER_DOC[0] <= len(body) <= LINES_PER_DOC[1]
         sums = []
         for line in body:
-            who, a, b, c, total, _ = LINE.fullmatch(line).groups()
+            who, _, a, b, c, total = LINE.fullmatch(line).groups()
             assert who == name
             assert all(1 <= int(x) <= MAX_OPERAND for x in (a, b, c))
             assert int(total) == int(a) + int(b) + int(c)
             sums.append(total)
         assert [text[lo:hi] for lo, hi in record["sum_spans"]] == sums
-        operands = [x for line in body for x in LINE.fullmatch(line).groups()[1:4]]
+        operands = [x for line in body for x in LINE.fullmatch(line).groups()[2:5]]
         assert [text[lo:hi] for lo, hi in record["operand_spans"]] == operands
-        # each span is exactly the number after "= "
-        assert all(text[lo - 2 : lo] == "= " and not text[hi].isdigit() for lo, hi in record["sum_spans"])
+        # each span is exactly the number after "= ", and the line ends right after it
+        assert all(text[lo - 2 : lo] == "= " and text[hi : hi + 2] == ".\n" for lo, hi in record["sum_spans"])
 
 
 def test_span_token_mask_marks_tokens_overlapping_a_span():

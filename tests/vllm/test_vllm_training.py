@@ -13,7 +13,6 @@ import torch
 
 from rpt.cli import main
 from rpt.config import load_config
-from rpt.data.corpus import load_tokenizer, tokenize_corpus
 from rpt.train.run import train
 from tests.vllm import recording
 
@@ -106,14 +105,27 @@ def test_an_fsdp_sharded_policy_syncs_parameter_by_parameter(train_args):
     """Two ranks, FSDP2 over gloo, one engine per rank: after every step's push (each parameter gathered
     from its shards on the fly), the engine's log-probs equal the trainer's, as logged by the trainer."""
     rpt = Path(sys.executable).parent / "rpt"  # Lightning starts rank 1 by re-running this command line
-    # prefix_match: proxy_prob's scoring forward pass does not run on an FSDP-sharded policy on CPU yet
+    # proxy_prob with scorer=policy: its scoring forward passes also run on the sharded policy; the
+    # corpus cache is fresh, so both ranks tokenise and write it at once
     sharded = ["strategy=fsdp", "strategy.param_dtype=float32", "trainer.devices=2"]
-    args = train_args(*ENGINE, *sharded, run="fsdp", reward=("reward=prefix_match",))
-    cfg = load_config(args)
-    # tokenise once up front: two ranks writing a fresh corpus cache at once race on its temp file
-    tokenize_corpus(cfg.data, load_tokenizer(cfg.model.policy))
+    args = train_args(*ENGINE, *sharded, run="fsdp")
     done = subprocess.run([str(rpt), "train", *args], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = Path(next(a for a in args if a.startswith("run.dir=")).removeprefix("run.dir="))
     assert series(run_dir, "rollout/weight_version") == [1.0, 2.0, 3.0]
+    assert max(series(run_dir, "off_policy/gap_max")) < 1e-3
+    assert all(0 < r < 1 for r in series(run_dir, "train/reward"))
+
+
+def test_the_demo_trains_with_rollout_vllm(tmp_path, capsys):
+    """`rpt train experiment=demo rollout=vllm` on the assets of a (shrunk) `rpt demo`, engine defaults."""
+    demo_dir = tmp_path / "demo"
+    shrunk = ["demo.documents=200", "demo.pretrain_steps=20", "trainer.max_steps=1", "trainer.val_tasks=32",
+              "eval.max_positions=200", "logger.wandb.mode=disabled"]
+    assert main(["demo", f"demo.dir={demo_dir}", *shrunk]) == 0
+    run_dir = tmp_path / "vllm"
+    argv = ["train", "experiment=demo", f"demo.dir={demo_dir}", "rollout=vllm", "trainer.max_steps=2",
+            "trainer.val_every=0", f"run.dir={run_dir}", "logger.wandb.mode=disabled"]
+    assert main(argv) == 0
+    assert series(run_dir, "rollout/weight_version") == [1.0, 2.0]
     assert max(series(run_dir, "off_policy/gap_max")) < 1e-3
