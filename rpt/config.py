@@ -22,7 +22,16 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rpt.errors import RptError, suggest
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _config_dir() -> Path:
+    """The YAML groups: installed from a wheel as `rpt/configs`, else `configs/` of the source checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "configs"
+    return installed if installed.is_dir() else package.parent / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 
 def default_run_name() -> str:

@@ -42,3 +42,15 @@ def test_default_run_dir_is_the_time_and_stays_fixed_within_a_config(monkeypatch
     assert re.fullmatch(r"runs/\d{8}-\d{6}", first)
     time.sleep(1.1)
     assert cfg.run.dir == first
+
+
+def test_every_config_group_is_packaged_into_the_wheel():
+    """A wheel installs configs/ as rpt/configs: a group folder missing from pyproject would be left out."""
+    import tomllib
+
+    setuptools = tomllib.loads((CONFIG_DIR.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    groups = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir())
+    assert setuptools["package-dir"]["rpt.configs"] == "configs"
+    for package in ["rpt.configs", *(f"rpt.configs.{g}" for g in groups)]:
+        assert package in setuptools["packages"], package
+        assert setuptools["package-data"][package] == ["*.yaml"], package
