@@ -200,7 +200,7 @@ def report(rows: list[tuple[Case, dict]]) -> str:
             f"| {estimate_mib:.1f} | {measured_mib:.1f} | {estimate_mib / measured_mib:.2f} |"
         )
     plan = plan_for(rows[-1][0])
-    lines += ["", f"The estimate of the last case, part by part (MiB):", "", "| part | MiB |", "| --- | ---: |"]
+    lines += ["", "The estimate of the last case, part by part (MiB):", "", "| part | MiB |", "| --- | ---: |"]
     for title, parts in (("held", plan.held), ("start of backward", plan.early), ("end of backward", plan.late)):
         lines += [f"| {title}: {label} | {b / MIB:.1f} |" for label, b in parts]
     lines += [

@@ -23,7 +23,6 @@ from omegaconf.errors import OmegaConfBaseException
 from rpt.errors import RptError, suggest
 
 
-
 def _config_dir() -> Path:
     """The YAML groups: installed from a wheel as `rpt/configs`, else `configs/` of the source checkout."""
     package = Path(__file__).resolve().parent

@@ -19,10 +19,11 @@ report them as their own bucket.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from rpt.files import write_text_atomic
 
 NAMES = ("Ann", "Bob", "Cara", "Dan", "Eve", "Finn", "Gus", "Hana")
 ITEMS = ("apples", "pears", "plums", "coins", "books", "stamps")
@@ -63,10 +64,7 @@ def generate_corpus(n_docs: int, seed: int) -> list[dict]:
 
 def write_jsonl(records: list[dict], path: Path) -> None:
     """Write one JSON object per line, atomically (a crash never leaves half a corpus)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def span_token_mask(char_ends: np.ndarray, spans: list[list[int]]) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from rpt.errors import RptError
+from rpt.files import write_text_atomic
 
 MARKER = ".rpt-demo"  # marks a folder `rpt demo` made, so a rerun may clear it
 PLOT = "curves.png"
@@ -230,9 +231,7 @@ def write_outputs(
         train_command=train_command(cfg),
     )
     report = demo_dir / REPORT
-    tmp = report.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(report)
+    write_text_atomic(report, text)
     print("\n" + table + "\n")
     print("\n".join(lines))
     print(f"\nreport: {report}\nplot:   {demo_dir / PLOT}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from rpt.eval.patterns import load_pattern_keywords, pattern_stats, relative_cha
 from rpt.eval.reasoning import SampledAnswers, sample_and_reward
 from rpt.eval.standard import standard_accuracy
 from rpt.eval.tables import format_eval_table, format_patterns_table, format_templates_table
+from rpt.files import write_text_atomic
 from rpt.proxy.artifact import load_scores
 from rpt.proxy.lm import load_causal_lm
 from rpt.proxy.score import check_same_tokenizer
@@ -217,7 +217,7 @@ def write_responses(folder: Path, eval_set: EvalSet, scores: list[ModelScores], 
                         "reward": float(s.samples.rewards[i, j])}, ensure_ascii=False)
             for i, task in enumerate(eval_set.tasks) for j in range(k)
         ]
-        _write_text(folder / f"{_file_name(label)}.jsonl", "".join(line + "\n" for line in lines))
+        write_text_atomic(folder / f"{_file_name(label)}.jsonl", "".join(line + "\n" for line in lines))
 
 
 def read_responses(folder: Path) -> dict[str, list[str]]:
@@ -238,20 +238,13 @@ def model_labels(names: list[str]) -> list[str]:
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
     """Atomically, with NaN written as null (valid JSON for any reader)."""
-    _write_text(path, json.dumps(_nan_to_none(value), indent=1))
+    write_text_atomic(path, json.dumps(_nan_to_none(value), indent=1))
 
 
 def _write_and_print(path: Path, result: dict[str, Any], table: str) -> None:
     write_json(path, result)
     print(table)
     print(f"wrote {path}")
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _file_name(label: str) -> str:

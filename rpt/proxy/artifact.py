@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rpt.errors import RptError
+from rpt.files import write_text_atomic
 
 if TYPE_CHECKING:
     from rpt.data.corpus import TokenizedCorpus
@@ -168,6 +168,4 @@ def load_entropies(path: str | Path, corpus: "TokenizedCorpus") -> list[np.ndarr
 
 
 def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(value, indent=1, sort_keys=True))

@@ -24,6 +24,7 @@ from rpt.config import require, resolved_yaml
 from rpt.data.corpus import load_tokenizer
 from rpt.data.prompts import check_template
 from rpt.errors import RptError
+from rpt.files import write_text_atomic
 from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, find_checkpoint, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
@@ -53,7 +54,7 @@ def train(cfg: DictConfig) -> TrainResult:
     cfg.run.dir = str(run_dir)
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(run_dir / "config.yaml", resolved_yaml(cfg))
+        write_text_atomic(run_dir / "config.yaml", resolved_yaml(cfg))
         if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
             truncate_metrics(run_dir / METRICS_CSV, done)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
@@ -79,12 +80,6 @@ def train(cfg: DictConfig) -> TrainResult:
                 os.environ.pop(RUN_DIR_ENV, None)
     metrics_csv = run_dir / METRICS_CSV
     return TrainResult(run_dir, (run_dir / "checkpoints" / "last.ckpt").resolve(), metrics_csv, last_values(metrics_csv))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def expand_shorthands(overrides: list[str]) -> list[str]:
