@@ -75,9 +75,9 @@ def train(cfg: DictConfig) -> TrainResult:
         try:
             trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
         finally:
-            finish_wandb(trainer.loggers)
             if launched_by is None:
                 os.environ.pop(RUN_DIR_ENV, None)
+    finish_wandb(trainer.loggers)  # after a crash W&B's own exit hook closes the run, marked failed
     metrics_csv = run_dir / METRICS_CSV
     return TrainResult(run_dir, (run_dir / "checkpoints" / "last.ckpt").resolve(), metrics_csv, last_values(metrics_csv))
 
