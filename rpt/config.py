@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,6 @@ def default_run_name() -> str:
     run_id = os.environ.get("TORCHELASTIC_RUN_ID")
     if run_id and run_id != "none":
         return f"torchrun-{run_id}"
-    from datetime import datetime
-
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
