@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -57,8 +56,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny_model"), CORPUS)
 
 
+def write_corpus(path: Path, texts: list[str] = CORPUS) -> Path:
+    """`texts` as a jsonl corpus, one `{"text": ...}` document per line."""
+    from rpt.demo.corpus import write_jsonl
+
+    write_jsonl([{"text": t} for t in texts], path)
+    return path
+
+
 @pytest.fixture
 def corpus_jsonl(tmp_path) -> Path:
-    path = tmp_path / "corpus.jsonl"
-    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS), encoding="utf-8")
-    return path
+    return write_corpus(tmp_path / "corpus.jsonl")

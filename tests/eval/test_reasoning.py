@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rpt.cli import main
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, write_corpus
 
 
 def overrides(model_dir, corpus_jsonl, tmp_path, *extra):
@@ -25,8 +25,7 @@ def test_greedy_one_token_reasoning_equals_standard_accuracy(trained_model_dir, 
 
     On ASCII text: a one-token answer that is part of a character decodes to "\ufffd" and scores 0
     as text (see the README's reward rules), while standard mode compares its id."""
-    ascii_corpus = tmp_path / "ascii.jsonl"
-    ascii_corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS if t.isascii()), encoding="utf-8")
+    ascii_corpus = write_corpus(tmp_path / "ascii.jsonl", [t for t in CORPUS if t.isascii()])
     args = overrides(trained_model_dir, ascii_corpus, tmp_path, "reward=first_token", "sampling.temperature=0",
                      "sampling.max_tokens=1", "eval.samples=1")
     assert main(["score", *args]) == 0

@@ -13,7 +13,6 @@ parallelism (2 ranks splitting each layer) must match too.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import subprocess
@@ -37,10 +36,10 @@ INPUT = torch.tensor([[5, 17, 42, 7, 99, 3, 250, 11]])
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_model_dir):
-    from tests.conftest import CORPUS
+    from tests.conftest import write_corpus
 
     path = tmp_path_factory.mktemp("multiprocess")
-    (path / "corpus.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS))
+    write_corpus(path / "corpus.jsonl")
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +24,9 @@ ENGINE = ["rollout=vllm", "rollout.kv_cache_gib=0.05", "rollout.max_model_len=25
 
 @pytest.fixture
 def train_args(vllm_pretrained_dir, tmp_path):
-    from tests.conftest import CORPUS
+    from tests.conftest import write_corpus
 
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS), encoding="utf-8")
+    corpus = write_corpus(tmp_path / "corpus.jsonl")
 
     def build(*extra: str, run: str = "run", reward: tuple[str, ...] = SOFT_REWARD) -> list[str]:
         return [
