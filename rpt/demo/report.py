@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rpt.eval.buckets import accuracy_with_ci, paired_difference
+from rpt.eval.buckets import accuracy_with_ci, paired_difference, wilson_ci
 
 
 @dataclass
@@ -72,7 +72,7 @@ def plot_curves(curves: Curves, pretrain_loss: list[float], hard_threshold: floa
     ax_entropy.set(title="3. RPT: policy entropy of sampled answers", xlabel="RPT step", ylabel="nats per answer token")
     ax_entropy.set_ylim(bottom=0)
 
-    intervals = np.asarray([accuracy_with_ci(_hits(acc, val_tasks)).ci95 for acc in curves.val_ntp_acc]).reshape(-1, 2)
+    intervals = np.asarray([wilson_ci(int(round(acc * val_tasks)), val_tasks) for acc in curves.val_ntp_acc]).reshape(-1, 2)
     errors = np.abs(100 * intervals.T - 100 * curves.val_ntp_acc)
     ax_acc.errorbar(curves.val_steps, 100 * curves.val_ntp_acc, yerr=errors, color="tab:red", marker="o", lw=2, capsize=4)
     ax_acc.set(
@@ -88,12 +88,6 @@ def plot_curves(curves: Curves, pretrain_loss: list[float], hard_threshold: floa
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
-
-
-def _hits(accuracy: float, n: int) -> np.ndarray:
-    """0/1 outcomes of n positions with the given accuracy (what the logged mean summarises)."""
-    k = int(round(accuracy * n))
-    return np.concatenate([np.ones(k), np.zeros(n - k)])
 
 
 def _per_step(ax, steps: np.ndarray, values: np.ndarray, color: str) -> None:

@@ -57,10 +57,15 @@ def accuracy_with_ci(values: np.ndarray) -> BucketResult:
         return BucketResult(0, math.nan, (math.nan, math.nan))
     mean = float(values.mean())
     if np.isin(values, (0.0, 1.0)).all():
-        ci = stats.binomtest(int(values.sum()), n).proportion_ci(0.95, method="wilson")
-        return BucketResult(n, mean, (float(ci.low), float(ci.high)))
+        return BucketResult(n, mean, wilson_ci(int(values.sum()), n))
     half = Z95 * float(values.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
     return BucketResult(n, mean, (mean - half, mean + half))
+
+
+def wilson_ci(hits: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of `hits` successes in `n` trials (inside [0, 1], honest for small n)."""
+    ci = stats.binomtest(hits, n).proportion_ci(0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def bucket_accuracy(values: np.ndarray, entropies: np.ndarray, thresholds: dict[str, float]) -> dict[str, BucketResult]:
