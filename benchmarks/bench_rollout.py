@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rpt.api import PluginContext, Rollout, SamplingParams
+from rpt.api import Rollout, SamplingParams
 from rpt.config import load_config
 
 # (label, prompts, samples per prompt, max response tokens)
@@ -53,7 +53,7 @@ def make_rollout(kind: str, model_dir: Path) -> tuple[Rollout, float]:
     """The plugin, set up as the trainer would; returns it with its setup time in seconds."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rpt.registry import build
+    from rpt.registry import build, plugin_context
 
     options = {
         "hf": ["rollout=hf"],
@@ -63,7 +63,7 @@ def make_rollout(kind: str, model_dir: Path) -> tuple[Rollout, float]:
     cfg = load_config([f"model.policy={model_dir}", *options[kind]])
     start = time.perf_counter()
     policy = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    context = PluginContext(tokenizer=AutoTokenizer.from_pretrained(model_dir), policy=policy, config=cfg)
+    context = plugin_context(cfg, AutoTokenizer.from_pretrained(model_dir), policy=policy)
     rollout = build("rollout", cfg.rollout)
     rollout.setup(context)
     return rollout, time.perf_counter() - start

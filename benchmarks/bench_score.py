@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from rpt.data.corpus import TokenizedCorpus
-from rpt.proxy.lm import last_logits, left_padded, load_causal_lm
+from rpt.models import load_causal_lm
+from rpt.proxy.lm import last_logits, left_padded
 from rpt.proxy.score import score_corpus
 from rpt.proxy.windows import END, FIRST, input_lengths, plan_batches, plan_windows
 
@@ -39,7 +40,8 @@ def file_corpus(path: str, field: str, tokenizer_path: str, docs: int) -> Tokeni
     from omegaconf import OmegaConf
 
     from rpt.config import DataConfig
-    from rpt.data.corpus import load_tokenizer, tokenize_corpus
+    from rpt.data.corpus import tokenize_corpus
+    from rpt.models import load_tokenizer
 
     data = OmegaConf.merge(OmegaConf.structured(DataConfig),
                            {"path": path, "field": field, "max_documents": docs, "cache_dir": tempfile.mkdtemp()})

@@ -29,7 +29,7 @@ def cmd_config(args: argparse.Namespace) -> None:
 def cmd_tasks(args: argparse.Namespace) -> None:
     """Print a few NTP tasks built from the configured corpus."""
     from rpt.config import load_config
-    from rpt.data.tasks import print_tasks
+    from rpt.data.preview import print_tasks
 
     print_tasks(load_config(args.overrides), count=args.count)
 

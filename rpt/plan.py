@@ -7,7 +7,8 @@ Memory per GPU is counted in three parts (bytes, printed in GiB):
   memory with `strategy.cpu_offload`), FSDP's gathered copies in the compute dtype (the root unit:
   embeddings, final norm, LM head, gathered from forward to backward, and two decoder layers: the
   current and the prefetched one), the frozen reference model when `grpo.kl_coef > 0` (sharded
-  like the policy; its root stays gathered), a colocated vLLM engine and the proxy LM;
+  like the policy; its root stays gathered), and what the reward and rollout plugins hold (each
+  reports it through `memory_needs`: a colocated vLLM engine, the proxy LM of `proxy_prob`);
 - start of backward: the saved activations of one micro-batch (`grpo.micro_batch_size` sequences
   of prompt + response tokens): every tensor a Qwen2/Llama layer saves (`layer_activation_bytes`),
   or with activation checkpointing only each layer's input; the logits chunk (the head is
@@ -18,10 +19,9 @@ Memory per GPU is counted in three parts (bytes, printed in GiB):
   layer's activations (recomputed with checkpointing) with its gradient buffers.
 
 The step's peak is held + the larger of the two backward moments. Attention is assumed to run in
-a memory-efficient kernel (no sequence x sequence matrix). vLLM (rollout=vllm) holds
-`rollout.gpu_memory_utilization` of the GPU while awake; asleep (`rollout.sleep`) only an allowance
-for its CUDA context and graphs stays while the trainer steps, and the rollout phase (held state +
-awake share) is checked separately. benchmarks/plan_vs_measured.py checks the estimate against
+a memory-efficient kernel (no sequence x sequence matrix). A rollout engine may hold more while it
+samples than while the trainer steps (vLLM asleep): the rollout phase (held state + that extra) is
+checked separately. benchmarks/plan_vs_measured.py checks the estimate against
 measured peaks (benchmarks/results/plan_vs_measured.md).
 """
 
@@ -30,15 +30,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
+from rpt.api import MemoryNeeds, MemoryQuery
 from rpt.errors import RptError
+from rpt.models import DTYPES
 
 GIB = 1024**3
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-#: what a sleeping colocated vLLM engine keeps on the GPU (CUDA context, graphs): an allowance, not measured here
-VLLM_ASLEEP_GIB = 2.0
+DTYPE_BYTES = {name: dtype.itemsize for name, dtype in DTYPES.items()}
 #: Hugging Face config.json fields of models whose config cannot be read here (no hub access)
 KNOWN_CONFIGS: dict[str, dict] = {
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B": {  # the paper's policy (Qwen2.5-14B architecture)
@@ -149,9 +150,8 @@ class PlanInputs:
     logprob_chunk: int
     gpu_gib: float
     ranks_per_node: int = 8
-    vllm_share: float | None = None  # rollout=vllm: gpu_memory_utilization
-    vllm_sleep: bool = False
-    proxy: ModelShape | None = None  # reward=proxy_prob
+    proxy_path: str | None = None  # model.proxy
+    plugins: list[Any] = field(default_factory=list)  # the reward and rollout plugins: asked for their `memory_needs`
     reference: bool = False  # grpo.kl_coef > 0: a frozen copy of the policy, sharded like it
 
     @property
@@ -180,7 +180,8 @@ class MemoryPlan:
     early: list[tuple[str, float]] = field(default_factory=list)  # start of backward: activations + logits
     late: list[tuple[str, float]] = field(default_factory=list)  # end of backward: gradients + a layer
     offloaded: list[tuple[str, float]] = field(default_factory=list)  # in CPU memory instead
-    rollout_extra: float = 0.0  # vLLM's awake share, on top of the held state during rollouts
+    rollout_extra: float = 0.0  # a rollout engine's awake share, on top of the held state during rollouts
+    host_per_rank: list[tuple[str, float]] = field(default_factory=list)  # plugins' host RAM per rank
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -217,10 +218,10 @@ class MemoryPlan:
                 lines += [f"    {label:<52}{b / GIB:>8.2f}" for label, b in rows]
         lines.append(f"{'training step peak = held + max(start, end)':<56}{self.training_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
         if self.rollout_extra:
-            lines.append(f"{'rollout peak = held + vLLM share':<56}{self.rollout_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
+            lines.append(f"{'rollout peak = held + rollout engine share':<56}{self.rollout_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
         lines.append(f"host RAM   per node at start-up: {i.ranks_per_node} ranks x {s.params() * i.master_bytes / GIB:.1f} GiB "
                      f"(each rank loads the whole policy in {i.master_dtype} before sharding)"
-                     + (f"; vLLM asleep keeps {i.ranks_per_node} x {s.params() * 2 / GIB:.1f} GiB of weights" if i.vllm_sleep and i.vllm_share else ""))
+                     + "".join(f"; {label} keeps {i.ranks_per_node} x {b / GIB:.1f} GiB of weights" for label, b in self.host_per_rank))
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"verdict    {'fits' if self.fits else 'does NOT fit'}" + ("" if self.fits else ": " + self._advice()))
         return "\n".join(lines)
@@ -257,9 +258,8 @@ def estimate(i: PlanInputs) -> MemoryPlan:
         plan.held.append((f"reference model ({i.master_dtype}{where})", owned * m))
         if sharded:  # its root stays gathered after each forward: it never runs a backward that would free it
             plan.held.append((f"reference root, gathered ({i.compute_dtype})", s.root_params() * c))
-    if i.proxy is not None:
-        plan.held.append(("proxy LM (reward=proxy_prob, bf16, full copy)", i.proxy.params() * 2))
-    _add_vllm(plan)
+    for plugin in i.plugins:
+        _add_plugin(plan, plugin.memory_needs(memory_query(i)))
 
     tokens = i.micro_batch * i.seq_len
     per_layer = tokens * layer_activation_bytes(s, c, i.tensor_parallel)
@@ -284,23 +284,23 @@ def estimate(i: PlanInputs) -> MemoryPlan:
     return plan
 
 
-def _add_vllm(plan: MemoryPlan) -> None:
-    """vLLM colocated: its share while it sleeps (training) or always; check it can hold the weights."""
-    i = plan.inputs
-    if i.vllm_share is None:
-        return
-    awake = i.vllm_share * i.gpu_gib * GIB
-    if i.vllm_sleep:
-        plan.held.append(("vLLM asleep (CUDA context, graphs; an allowance)", VLLM_ASLEEP_GIB * GIB))
-        plan.rollout_extra = awake - VLLM_ASLEEP_GIB * GIB
-    else:
-        plan.held.append((f"vLLM share ({i.vllm_share:g} x GPU, awake throughout)", awake))
-    weights = i.shape.params() * 2
-    kv_per_sequence = 2 * i.shape.num_layers * i.shape.kv_dim * 2 * i.seq_len
-    if weights + kv_per_sequence > awake:
-        need = (weights + kv_per_sequence) / (i.gpu_gib * GIB)
-        plan.notes.append(f"the vLLM share ({awake / GIB:.1f} GiB) cannot hold the bf16 weights ({weights / GIB:.1f} GiB) "
-                          f"plus one sequence's KV cache; set rollout.gpu_memory_utilization >= {need:.2f}")
+def memory_query(i: PlanInputs) -> MemoryQuery:
+    """What a plugin is told about one GPU's share of the run, to report its `memory_needs`."""
+    return MemoryQuery(
+        gpu_bytes=i.gpu_gib * GIB,
+        policy_params=i.shape.params(),
+        kv_bytes_per_token=2 * i.shape.num_layers * i.shape.kv_dim * 2,
+        seq_len=i.seq_len,
+        proxy_path=i.proxy_path,
+        count_params=lambda name: ModelShape.from_config(read_model_config(name)).params(),
+    )
+
+
+def _add_plugin(plan: MemoryPlan, needs: MemoryNeeds) -> None:
+    plan.held += needs.held
+    plan.rollout_extra += needs.rollout_extra
+    plan.host_per_rank += needs.host_per_rank
+    plan.notes += needs.notes
 
 
 def _total(rows: list[tuple[str, float]]) -> float:
@@ -320,8 +320,8 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
     dp, tp = mesh_shape(world, st.data_parallel_size, st.tensor_parallel_size) if st.name == "fsdp" else (world, 1)
     master = _checked_dtype(cfg.model.dtype)
     compute = _checked_dtype(st.param_dtype) if st.name == "fsdp" and st.param_dtype else master
-    reward = cfg.reward.get("name")
-    rollout = cfg.rollout
+    from rpt.registry import build
+
     return PlanInputs(
         model_name=cfg.model.policy,
         shape=ModelShape.from_config(read_model_config(cfg.model.policy)),
@@ -340,9 +340,8 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
         logprob_chunk=g.logprob_chunk_tokens,
         gpu_gib=gpu_gib,
         ranks_per_node=devices if st.name != "single" else 1,
-        vllm_share=rollout.get("gpu_memory_utilization") if rollout.get("name") == "vllm" else None,
-        vllm_sleep=bool(rollout.get("sleep", False)),
-        proxy=ModelShape.from_config(read_model_config(cfg.model.proxy)) if reward == "proxy_prob" and cfg.model.proxy else None,
+        plugins=[build("reward", cfg.reward), build("rollout", cfg.rollout)],
+        proxy_path=cfg.model.proxy,
         reference=g.kl_coef > 0,
     )
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rpt.api import Reward, Rollout, TokenFilter
+import torch
+
+from rpt.api import PluginContext, Reward, Rollout, TokenFilter
 from rpt.errors import RptError, suggest
 
 #: plugin kind -> (entry-point group, base class)
@@ -95,6 +97,35 @@ def build(kind: str, cfg: DictConfig | dict) -> Any:
         return cls(**options)
     except (TypeError, ValueError) as err:
         raise RptError(f"{kind} plugin {name!r}: {err}") from None
+
+
+def plugin_context(
+    cfg: DictConfig,
+    tokenizer: Any,
+    policy: torch.nn.Module | None = None,
+    device: torch.device | None = None,
+    policy_path: str | None = None,
+) -> PluginContext:
+    """The typed context plugins are set up with, read from the run's config.
+
+    `policy_path` names the policy's folder when it is not `model.policy` (eval of several models).
+    The compute dtype is FSDP's `strategy.param_dtype` under mixed precision, else the dtype of the
+    policy's weights (of `model.dtype` when there is no live policy).
+    """
+    model = cfg.model
+    policy_path = policy_path or OmegaConf.select(cfg, "model.policy", default=None, throw_on_missing=False)
+    param = next(policy.parameters()) if policy is not None else None
+    compute_dtype = cfg.strategy.param_dtype or (str(param.dtype).removeprefix("torch.") if param is not None else model.dtype)
+    return PluginContext(
+        tokenizer=tokenizer,
+        policy=policy,
+        device=device or (param.device if param is not None else torch.device("cpu")),
+        policy_path=policy_path,
+        tokenizer_path=model.tokenizer or policy_path,
+        compute_dtype=compute_dtype,
+        logprob_chunk_tokens=cfg.grpo.logprob_chunk_tokens,
+        proxy_path=model.proxy,
+    )
 
 
 def _kind(kind: str) -> tuple[str, type]:

@@ -32,7 +32,7 @@ def pretrain_on_corpus(model_dir: Path, path: Path, steps: int) -> Path:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from rpt.data.corpus import load_tokenizer
+    from rpt.models import load_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer(str(model_dir))

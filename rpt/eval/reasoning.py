@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from rpt.api import PluginContext, SamplingParams
+from rpt.api import SamplingParams
 from rpt.data.prompts import extract_answer, render_prompt
-from rpt.registry import build
+from rpt.registry import build, plugin_context
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -57,8 +56,7 @@ def sample_and_reward(
     Tasks go in chunks of eval.batch_size; chunk i is sampled with seed sampling.seed + i, so a
     rerun draws the same samples.
     """
-    run_cfg = OmegaConf.merge(cfg, {"model": {"policy": model_name}, "prompt": {"template": template}})
-    context = PluginContext(tokenizer=tokenizer, policy=model, config=run_cfg, device=next(model.parameters()).device)
+    context = plugin_context(cfg, tokenizer, model, policy_path=model_name)
     rollout, reward = build("rollout", cfg.rollout), build("reward", cfg.reward)
     rollout.setup(context)
     reward.setup(context)

@@ -9,7 +9,7 @@ clipping needs the norm over every rank's shards, on whatever meshes they live.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -72,3 +72,15 @@ def _communication_device(group: dist.ProcessGroup | None) -> torch.device:
     if dist.get_backend(group) == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def full_weights(module: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """The module's state, one full tensor at a time: FSDP2 shards (DTensors) are gathered lazily.
+
+    Every rank of a sharded policy must consume this iterator in the same order (each gather is a
+    collective); at most one gathered parameter is alive at a time on the caller's side.
+    """
+    from torch.distributed.tensor import DTensor
+
+    for name, tensor in module.state_dict().items():
+        yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()

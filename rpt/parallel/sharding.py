@@ -17,7 +17,6 @@ outside it sees only this rank's shard of the root's parameters.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
@@ -25,9 +24,9 @@ from transformers import PreTrainedModel
 
 from rpt.config import StrategyConfig
 from rpt.errors import RptError
+from rpt.models import to_dtype
 
 STRATEGIES = ("single", "ddp", "fsdp")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def parallelize(model: PreTrainedModel, cfg: StrategyConfig, device_mesh: DeviceMesh | None = None) -> PreTrainedModel:
@@ -106,10 +105,3 @@ def decoder_layers(model: PreTrainedModel) -> list[nn.Module]:
     return layers
 
 
-def to_dtype(name: str | None) -> torch.dtype | None:
-    """A config dtype name as a torch dtype (None stays None: keep the stored dtype)."""
-    if name is None:
-        return None
-    if name not in DTYPES:
-        raise RptError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
-    return DTYPES[name]

@@ -1,4 +1,4 @@
-"""Load a causal LM for scoring or evaluation, identify it, and run right-aligned batched forwards."""
+"""Identify a model by its files, and run right-aligned batched forwards (loading is `rpt.models`)."""
 
 from __future__ import annotations
 
@@ -9,39 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rpt.data.corpus import resolve_model_path
-from rpt.errors import RptError
+from rpt.models import resolve_model_path
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: Weight files larger than this are fingerprinted by size and three samples, not read whole.
 FULL_HASH_BYTES = 64 * 2**20
 SAMPLE_BYTES = 4 * 2**20
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """`auto` is bfloat16 on a GPU and float32 on CPU (where bfloat16 matmuls are slow and coarse)."""
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if name not in DTYPES:
-        raise RptError(f"unknown dtype {name!r}; choose auto, {', '.join(DTYPES)}")
-    return DTYPES[name]
-
-
-def load_causal_lm(name_or_path: str, dtype: str = "auto", device: torch.device | None = None) -> torch.nn.Module:
-    """A Hugging Face causal LM in eval mode on `device` (default: the GPU when there is one)."""
-    from transformers import AutoModelForCausalLM
-
-    device = device or default_device()
-    source = resolve_model_path(name_or_path)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype, device))
-    except (OSError, ValueError) as err:
-        raise RptError(f"cannot load model {name_or_path!r}: {str(err).splitlines()[0]}") from None
-    return model.to(device).eval()
 
 
 def model_fingerprint(name_or_path: str) -> str:

@@ -17,8 +17,6 @@ precision, devices, strategy, logging and checkpoint I/O.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,7 +25,7 @@ import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
 
-from rpt.api import PluginContext, SamplingParams
+from rpt.api import SamplingParams
 from rpt.data.prompts import extract_answer, render_prompt
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
@@ -35,10 +33,11 @@ from rpt.grpo.advantages import group_advantages, informative_groups
 from rpt.grpo.logprobs import left_pad, response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
 from rpt.grpo.off_policy import logprob_gap_metrics, truncated_is_weights
-from rpt.parallel.collectives import clip_grad_norm_, global_sum, gradient_normaliser
+from rpt.parallel.collectives import clip_grad_norm_, full_weights, global_sum, gradient_normaliser
 from rpt.parallel.sharding import parallelize
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
-from rpt.registry import build
+from rpt.registry import build, plugin_context
+from rpt.rng import rng_state, set_rng_state
 from rpt.train.batch import Groups, RolloutBatch
 from rpt.train.metrics import StepMetrics, mean_over_ranks
 from rpt.train.policy import load_policy
@@ -107,7 +106,7 @@ class GRPOModule(LightningModule):
             self.reference.to(self.device)
         self.train_metrics.to(self.device)
         self.val_metrics.to(self.device)
-        context = PluginContext(tokenizer=self.tokenizer, policy=self.policy, config=self.cfg, device=self.device)
+        context = plugin_context(self.cfg, self.tokenizer, self.policy, self.device)
         self.rollout.setup(context)
         self.reward.setup(context)
         self._plugins_ready = True
@@ -213,7 +212,7 @@ class GRPOModule(LightningModule):
                 self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
                 optimizer.step()  # gradients are clipped in on_before_optimizer_step
                 schedule.step()
-                self.rollout.sync_weights(self._policy_weights())
+                self.rollout.sync_weights(full_weights(self.policy))
 
     def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> torch.Tensor:
         grpo, mask = self.cfg.grpo, micro.response_mask
@@ -293,7 +292,7 @@ class GRPOModule(LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The run's position is the step, the task stream and the RNGs; Lightning's loop counters are
         left out, so a resumed run may also be longer (a larger trainer.max_steps) than the first."""
-        checkpoint["rpt"] = {"next_step": self.next_step, "rng": _rng_state()}
+        checkpoint["rpt"] = {"next_step": self.next_step, "rng": rng_state()}
         checkpoint.pop("loops", None)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -303,7 +302,7 @@ class GRPOModule(LightningModule):
 
     def on_train_start(self) -> None:
         if self._rng_to_restore is not None:
-            _set_rng_state(self._rng_to_restore)
+            set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
         elif self.next_step == 0 and self.cfg.trainer.val_every > 0:
             self.validate()  # the starting point of the validation curves
@@ -348,11 +347,6 @@ class GRPOModule(LightningModule):
         dist.all_reduce(tensor, op=dist.ReduceOp.MIN, group=data_parallel_group(self.trainer.strategy))
         return int(tensor)
 
-    def _policy_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """The policy's weights by Hugging Face name, gathered one at a time when sharded (lazily)."""
-        for name, tensor in self.policy.state_dict().items():
-            yield name, (tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor).detach()
-
     @property
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
@@ -366,22 +360,3 @@ def _derive_seed(seed: int, step: int, attempt: int, rank: int) -> int:
 
 def _pad_to(values: torch.Tensor, width: int) -> torch.Tensor:
     return torch.nn.functional.pad(values, (0, width - values.shape[1]))
-
-
-def _rng_state() -> dict[str, Any]:
-    """Every RNG's state, as tensors and plain values (so the checkpoint loads with weights_only)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]
-    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

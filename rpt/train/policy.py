@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from rpt.data.corpus import resolve_model_path
 from rpt.errors import RptError
-from rpt.parallel.sharding import to_dtype
+from rpt.models import resolve_model_path
+from rpt.models import to_dtype
 
 if TYPE_CHECKING:
     from rpt.config import ModelConfig

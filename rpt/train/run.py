@@ -21,11 +21,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from rpt.config import require, resolved_yaml
-from rpt.data.corpus import load_tokenizer
 from rpt.data.prompts import check_template
 from rpt.errors import RptError
 from rpt.files import write_text_atomic
 from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
+from rpt.models import load_tokenizer
 from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, find_checkpoint, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
 

@@ -2,8 +2,9 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rpt.config import DataConfig, load_config
-from rpt.data.corpus import TokenizedCorpus, load_tokenizer, tokenize_corpus
+from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.data.tasks import candidate_positions, make_task, select_tasks
+from rpt.models import load_tokenizer
 from tests.conftest import GSM8K
 
 # "ab café🙂 x" tokenised by hand: "ab" | " caf" | "é" | 🙂 as two byte tokens | " x"

@@ -9,8 +9,9 @@ from transformers import AutoModelForCausalLM
 
 from rpt.cli import main
 from rpt.config import load_config
-from rpt.data.corpus import load_tokenizer, tokenize_corpus
+from rpt.data.corpus import tokenize_corpus
 from rpt.eval.evaluate import build_eval_set
+from rpt.models import load_tokenizer
 from rpt.proxy import load_entropies
 
 

@@ -152,8 +152,9 @@ def test_align_by_chars_by_hand():
 
 def test_a_proxy_with_another_tokenizer_is_mapped_by_characters(tiny_model_dir, corpus_jsonl, tmp_path):
     from rpt.config import load_config
-    from rpt.data.corpus import load_tokenizer, tokenize_corpus
+    from rpt.data.corpus import tokenize_corpus
     from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from rpt.models import load_tokenizer
     from tests.conftest import CORPUS
 
     other = tmp_path / "other"
