@@ -26,6 +26,7 @@ from rpt.models import load_scoring_lm, load_tokenizer
 from rpt.parallel.collectives import full_weights
 from rpt.proxy.lm import last_logits
 from rpt.rng import rng_state, set_rng_state
+from rpt.sampling import SamplingParams
 
 __all__ = [
     # contracts
@@ -103,18 +104,6 @@ class TokenFilter(ABC):
     @abstractmethod
     def __call__(self, positions: np.ndarray, entropies: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ...
-
-
-@dataclass
-class SamplingParams:
-    """How the rollout engine samples; mirrors the `sampling` config (any engine)."""
-
-    n: int = 8
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_tokens: int = 8192
-    stop: list[str] = field(default_factory=list)
-    seed: int = 0
 
 
 @dataclass

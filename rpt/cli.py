@@ -17,13 +17,16 @@ def cmd_plugins(args: argparse.Namespace) -> None:
         print(f"{kind}s:")
         for info in available(kind).values():
             print(f"  {info.name:<16} {info.description}")
+            if options := info.options:
+                print(f"  {'':<16} options: {options}")
 
 
 def cmd_config(args: argparse.Namespace) -> None:
     """Print the composed config."""
     from rpt.config import load_config, resolved_yaml
+    from rpt.registry import with_plugin_defaults
 
-    print(resolved_yaml(load_config(args.overrides)), end="")
+    print(resolved_yaml(with_plugin_defaults(load_config(args.overrides))), end="")
 
 
 def cmd_tasks(args: argparse.Namespace) -> None:

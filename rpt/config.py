@@ -3,7 +3,8 @@
 `load_config(["experiment=demo", "reward=exact_match", "trainer.max_steps=20"])` returns a
 typed, resolved OmegaConf config or raises `RptError` with a one-line message. Typed groups
 are checked against the dataclass schema below (unknown keys, wrong value types); plugin
-groups (reward, filter, rollout) are free-form and checked by building the plugin.
+groups (reward, filter, rollout) are free-form: a plugin's options and their defaults are its
+constructor's keyword arguments, checked when the plugin is built.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rpt.errors import RptError, suggest
+from rpt.sampling import SamplingParams
 
 
 def _config_dir() -> Path:
@@ -110,18 +112,6 @@ class GRPOConfig:
 class DynamicSamplingConfig:
     start_step: int | None = None  # drop zero-variance groups from this step on (paper: 500); None = never
     max_tries: int = 4  # extra prompt batches drawn to refill the step
-
-
-@dataclass
-class SamplingConfig:
-    """How rollouts sample, for any rollout engine; mirrors `rpt.api.SamplingParams`."""
-
-    n: int = 8  # samples per prompt: the GRPO group size (>= 2)
-    temperature: float = 0.8  # 0 = greedy (validation only: a group of identical samples has no signal)
-    top_p: float = 1.0
-    max_tokens: int = 8192  # longest response, in tokens
-    stop: list[str] = field(default_factory=list)  # a response ends after the first of these strings (or EOS)
-    seed: int = 0  # rollouts of step s are seeded from (seed, s): resumed runs sample the same
 
 
 @dataclass
@@ -220,7 +210,7 @@ class RootConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: SamplingParams = field(default_factory=SamplingParams)  # rpt/sampling.py
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -231,17 +221,27 @@ class RootConfig:
 
 ConfigStore.instance().store(name="rpt_schema", node=RootConfig)
 
-GROUPS = ("model", "data", "reward", "filter", "rollout", "strategy", "trainer", "experiment")
-
 
 def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = CONFIG_DIR) -> DictConfig:
     """Compose `config.yaml` + groups + overrides into a validated config (MISSING values allowed)."""
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=list(overrides))
+            cfg = compose(config_name="config", overrides=[_plugin_option(o) for o in overrides])
     except (HydraException, OmegaConfBaseException) as err:
         raise RptError(_explain(err, config_dir)) from None
     return cfg
+
+
+#: config groups whose keys are a plugin's constructor options (declared, with defaults, only there)
+PLUGIN_GROUPS = ("reward", "filter", "rollout")
+
+
+def _plugin_option(override: str) -> str:
+    """`rollout.sleep=true` sets a plugin option the group's YAML need not list (`++`: add or override);
+    a misspelt option is refused when the plugin is built, with a suggestion."""
+    if override.split(".", 1)[0] in PLUGIN_GROUPS and "." in override.split("=", 1)[0]:
+        return f"++{override}"
+    return override
 
 
 def require(cfg: DictConfig, *keys: str) -> None:

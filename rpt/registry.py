@@ -45,6 +45,15 @@ class PluginInfo:
             return f"(cannot load {self.target}: {err})"
         return doc.splitlines()[0] if doc else ""
 
+    @property
+    def options(self) -> str:
+        """The constructor's options as `name=default`, `name` where there is none ("" for a broken plugin)."""
+        try:
+            params = inspect.signature(self.load()).parameters.values()
+        except Exception:  # shown by `description` already
+            return ""
+        return ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}" for p in params)
+
 
 def available(kind: str) -> dict[str, PluginInfo]:
     """Installed plugins of one kind, by short name; a name registered twice is an error."""
@@ -80,6 +89,30 @@ def resolve(kind: str, name: str) -> type:
 
 def build(kind: str, cfg: DictConfig | dict) -> Any:
     """Instantiate the plugin a config group names: `{name: ..., **constructor kwargs}`."""
+    name, cls, options = _checked(kind, cfg)
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise RptError(f"{kind} plugin {name!r}: {err}") from None
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    """A plugin's options that have defaults, with them: its constructor is where they are declared."""
+    params = inspect.signature(cls).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def with_plugin_defaults(cfg: DictConfig) -> DictConfig:
+    """The config with each plugin group's unset options filled from its constructor (what runs, in full)."""
+    cfg = cfg.copy()
+    for kind in KINDS:
+        name, cls, options = _checked(kind, cfg[kind])
+        OmegaConf.update(cfg, kind, {"name": name, **defaults(cls), **options}, merge=False, force_add=True)
+    return cfg
+
+
+def _checked(kind: str, cfg: DictConfig | dict) -> tuple[str, type, dict[str, Any]]:
+    """The plugin's name, class and set options; an option its constructor does not take is an error."""
     options = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     name = options.pop("name", None)
     if not name:
@@ -93,10 +126,7 @@ def build(kind: str, cfg: DictConfig | dict) -> Any:
                 f"{kind} plugin {name!r} has no option {key!r}{suggest(key, params)}; "
                 f"options: {', '.join(params) or 'none'}"
             )
-    try:
-        return cls(**options)
-    except (TypeError, ValueError) as err:
-        raise RptError(f"{kind} plugin {name!r}: {err}") from None
+    return name, cls, options
 
 
 def plugin_context(

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from rpt.api import SamplingParams
 from rpt.data.prompts import extract_answer, render_prompt
 from rpt.registry import build, plugin_context
+from rpt.sampling import sampling_params
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -60,7 +60,6 @@ def sample_and_reward(
     rollout, reward = build("rollout", cfg.rollout), build("reward", cfg.reward)
     rollout.setup(context)
     reward.setup(context)
-    s = cfg.sampling
     texts: list[str] = []
     answers: list[str | None] = []
     rewards: list[torch.Tensor] = []
@@ -69,9 +68,7 @@ def sample_and_reward(
                                        disable=not progress)):
         batch = tasks[start : start + chunk]
         prompts = [render_prompt(t, template, tokenizer, cfg.prompt.chat) for t in batch]
-        params = SamplingParams(n=samples, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                                stop=list(s.stop), seed=s.seed + index)
-        output = rollout.generate(prompts, params)
+        output = rollout.generate(prompts, sampling_params(cfg.sampling, n=samples, seed=cfg.sampling.seed + index))
         batch_answers = [extract_answer(text, template) for text in output.texts]
         rewards.append(reward(batch_answers, [t for t in batch for _ in range(samples)], samples).values.float().cpu())
         texts += output.texts

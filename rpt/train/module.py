@@ -25,7 +25,6 @@ import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
 
-from rpt.api import SamplingParams
 from rpt.data.prompts import extract_answer, render_prompt
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
@@ -38,6 +37,7 @@ from rpt.parallel.sharding import parallelize
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
 from rpt.registry import build, plugin_context
 from rpt.rng import rng_state, set_rng_state
+from rpt.sampling import sampling_params
 from rpt.train.batch import Groups, RolloutBatch
 from rpt.train.metrics import StepMetrics, mean_over_ranks
 from rpt.train.policy import load_policy
@@ -167,7 +167,7 @@ class GRPOModule(LightningModule):
         n = self.cfg.sampling.n
         prompts = [render_prompt(t, self.cfg.prompt.template, self.tokenizer, self.cfg.prompt.chat) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
-        output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
+        output = self.rollout.generate(prompts, sampling_params(self.cfg.sampling, n=n, seed=seed))
         answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
         result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
         rewards = result.values.detach().float().cpu()
@@ -272,7 +272,7 @@ class GRPOModule(LightningModule):
         self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
         prompts = [render_prompt(t, self.cfg.prompt.template, self.tokenizer, self.cfg.prompt.chat) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
-        output = self.rollout.generate(prompts, self._sampling_params(n=1, seed=seed))
+        output = self.rollout.generate(prompts, sampling_params(self.cfg.sampling, n=1, seed=seed))
         answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
         rewards = self.reward(answers, tasks, 1).values.detach().float().cpu()
         self._record_samples(self.val_metrics, "val", rewards, answers, output.response_ids)
@@ -314,10 +314,6 @@ class GRPOModule(LightningModule):
             model, micro.prompt_ids, micro.prompt_mask, micro.response_ids, micro.response_mask,
             self.cfg.grpo.logprob_chunk_tokens, temperature if temperature > 0 else 1.0, with_entropy,
         )
-
-    def _sampling_params(self, n: int, seed: int) -> SamplingParams:
-        s = self.cfg.sampling
-        return SamplingParams(n=n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=list(s.stop), seed=seed)
 
     def _record_samples(self, metrics: StepMetrics, prefix: str, rewards: torch.Tensor, answers: list, responses: list) -> None:
         metrics.update(f"{prefix}/reward", rewards)

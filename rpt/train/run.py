@@ -26,6 +26,7 @@ from rpt.errors import RptError
 from rpt.files import write_text_atomic
 from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from rpt.models import load_tokenizer
+from rpt.registry import with_plugin_defaults
 from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, find_checkpoint, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
 
@@ -54,7 +55,7 @@ def train(cfg: DictConfig) -> TrainResult:
     cfg.run.dir = str(run_dir)
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", resolved_yaml(cfg))
+        write_text_atomic(run_dir / "config.yaml", resolved_yaml(with_plugin_defaults(cfg)))  # every option that runs
         if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
             truncate_metrics(run_dir / METRICS_CSV, done)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
