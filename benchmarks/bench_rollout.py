@@ -40,7 +40,7 @@ def build_model(path: Path, vocab_size: int, seed: int) -> int:
     """Save a tokenizer + tiny Qwen2 under `path`; returns the vocabulary size."""
     from transformers import PreTrainedTokenizerFast
 
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from rpt.recipes.demo.tiny import tiny_qwen2, train_tokenizer
 
     texts = [f"Item {i}: {i * 7} apples and {i * 13} pears cost {i * 3.5} dollars." for i in range(2000)]
     tokenizer: PreTrainedTokenizerFast = train_tokenizer(texts, vocab_size=vocab_size)

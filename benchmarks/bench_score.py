@@ -92,7 +92,7 @@ def main() -> None:
         model = load_causal_lm(args.model)
         name = args.model
     else:
-        from rpt.demo.tiny import tiny_qwen2
+        from rpt.recipes.demo.tiny import tiny_qwen2
 
         model = tiny_qwen2(16384, hidden_size=512, layers=6, heads=8).eval()
         name = "random Qwen2 (hidden 512, 6 layers, vocab 16384)"

@@ -56,7 +56,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     """The embedded CPU demo: corpus, tokenizer, tiny model, RPT, before/after report."""
     from rpt.config import load_config
-    from rpt.demo.run import run_demo
+    from rpt.recipes.demo.run import run_demo
 
     run_demo(load_config(["experiment=demo", *args.overrides]))
 

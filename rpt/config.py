@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -183,22 +184,6 @@ class StrategyConfig:
 
 
 @dataclass
-class DemoConfig:
-    """The embedded CPU demo (`rpt demo`): what it generates and pre-trains before RPT."""
-
-    dir: str = "runs/demo"  # corpus, tokenizer + model, scores, RPT run and report.md all go here
-    seed: int = 0  # seeds the synthetic corpus, the model's initialisation and pre-training
-    documents: int = 4000  # synthetic ledgers generated (split into train/val by data.val_fraction)
-    vocab_size: int = 512  # cap on the byte-level BPE vocabulary
-    hidden_size: int = 64  # tiny Qwen2: width
-    layers: int = 2  # tiny Qwen2: decoder layers
-    heads: int = 2  # tiny Qwen2: attention heads (head size 32: vLLM on CPU supports it)
-    pretrain_steps: int = 200  # fixed next-token pre-training budget, before RPT
-    pretrain_batch_size: int = 32  # documents per pre-training step
-    pretrain_lr: float = 3e-3  # peak lr (5% warmup, then linear decay to 0)
-
-
-@dataclass
 class RootConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -216,14 +201,21 @@ class RootConfig:
     run: RunConfig = field(default_factory=RunConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    demo: DemoConfig = field(default_factory=DemoConfig)
 
 
-ConfigStore.instance().store(name="rpt_schema", node=RootConfig)
+ConfigStore.instance().store(group="schema", name="rpt", node=RootConfig, package="_global_")
+
+
+def _register_recipes() -> None:
+    """Import the installed recipes' config modules (entry points `rpt.recipes`): each stores its own
+    schema (the root plus its group) for its experiment to switch to, so the root carries none of them."""
+    for entry in entry_points(group="rpt.recipes"):
+        entry.load()
 
 
 def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = CONFIG_DIR) -> DictConfig:
     """Compose `config.yaml` + groups + overrides into a validated config (MISSING values allowed)."""
+    _register_recipes()
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
             cfg = compose(config_name="config", overrides=[_plugin_option(o) for o in overrides])

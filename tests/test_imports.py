@@ -2,7 +2,8 @@
 
 - no import cycle between rpt modules (imports inside functions count too: a lazy import only hides one);
 - the core never imports a concrete plugin (it finds them through the registry);
-- a plugin imports nothing of rpt but the documented plugin API, `rpt.api`.
+- a plugin imports nothing of rpt but the documented plugin API, `rpt.api`;
+- a recipe (the demo) is imported by no core module but the command line that runs it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: source folder -> the package it installs as (pyproject's package-dir)
-PACKAGES = {"rpt": "rpt", "plugins": "rpt.plugins"}
+PACKAGES = {"rpt": "rpt", "plugins": "rpt.plugins", "recipes": "rpt.recipes"}
 PLUGIN_API = "rpt.api"
 
 
@@ -41,6 +42,10 @@ def import_graph() -> dict[str, set[str]]:
 
 def is_plugin(module: str) -> bool:
     return module.startswith("rpt.plugins.")
+
+
+def is_recipe(module: str) -> bool:
+    return module.startswith("rpt.recipes.")
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -81,6 +86,12 @@ def test_the_core_never_imports_a_concrete_plugin():
     graph = import_graph()
     leaks = {m: sorted(filter(is_plugin, deps)) for m, deps in graph.items() if not is_plugin(m) and any(map(is_plugin, deps))}
     assert leaks == {}
+
+
+def test_only_the_command_line_imports_a_recipe():
+    graph = import_graph()
+    core = [m for m in graph if not (is_plugin(m) or is_recipe(m) or m == "rpt.recipes")]
+    assert {m for m in core if any(map(is_recipe, graph[m]))} == {"rpt.cli"}
 
 
 def test_plugins_import_only_the_plugin_api():

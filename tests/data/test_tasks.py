@@ -5,7 +5,7 @@ from rpt.config import DataConfig, load_config
 from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.data.tasks import candidate_positions, make_task, select_tasks
 from rpt.models import load_tokenizer
-from tests.conftest import GSM8K
+from tests.fixtures import GSM8K
 
 # "ab café🙂 x" tokenised by hand: "ab" | " caf" | "é" | 🙂 as two byte tokens | " x"
 TEXT = "ab café🙂 x"

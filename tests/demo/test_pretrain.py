@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from rpt.demo.corpus import generate_corpus
-from rpt.demo.pretrain import pad_batch, pretrain
-from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+from rpt.recipes.demo.corpus import generate_corpus
+from rpt.recipes.demo.pretrain import pad_batch, pretrain
+from rpt.recipes.demo.tiny import tiny_qwen2, train_tokenizer
 
 
 def test_pad_batch_right_pads_with_a_mask():

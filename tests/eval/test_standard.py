@@ -65,7 +65,7 @@ def test_standard_accuracy_matches_plain_transformers(capsys, trained_model_dir,
 
 
 def test_two_models_are_compared_per_bucket(tiny_model_dir, corpus_jsonl, tmp_path):
-    from rpt.demo.tiny import tiny_qwen2
+    from tests.fixtures import tiny_qwen2
 
     other = tmp_path / "other"
     load_tokenizer(str(tiny_model_dir)).save_pretrained(other)

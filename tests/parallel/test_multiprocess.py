@@ -36,7 +36,7 @@ INPUT = torch.tensor([[5, 17, 42, 7, 99, 3, 250, 11]])
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_model_dir):
-    from tests.conftest import write_corpus
+    from tests.fixtures import write_corpus
 
     path = tmp_path_factory.mktemp("multiprocess")
     write_corpus(path / "corpus.jsonl")

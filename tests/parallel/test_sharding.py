@@ -10,7 +10,7 @@ from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 
 from rpt.config import StrategyConfig
-from rpt.demo.tiny import tiny_qwen2
+from tests.fixtures import tiny_qwen2
 from rpt.errors import RptError
 from rpt.grpo.logprobs import response_logprobs
 from rpt.models import to_dtype

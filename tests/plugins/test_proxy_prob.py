@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rpt.api import PluginContext
 from rpt.data.tasks import NTPTask
-from rpt.demo.tiny import train_tokenizer
+from tests.fixtures import train_tokenizer
 from rpt.errors import RptError
 from rpt.plugins.rewards.proxy_prob import ProxyProb
 from rpt.registry import build

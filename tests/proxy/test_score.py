@@ -13,14 +13,14 @@ from rpt.errors import RptError
 from rpt.proxy import load_entropies, load_scores, score_corpus
 from rpt.proxy.artifact import align_by_chars
 from rpt.proxy.entropy import target_rank_and_prob, topk_entropy
-from tests.conftest import GSM8K
+from tests.fixtures import GSM8K
 
 VOCAB = 61
 
 
 @pytest.fixture(scope="module")
 def model():
-    from rpt.demo.tiny import tiny_qwen2
+    from tests.fixtures import tiny_qwen2
 
     return tiny_qwen2(VOCAB, hidden_size=32).eval()
 
@@ -129,7 +129,7 @@ def test_load_entropies_checks_the_corpus(model, tmp_path):
 
 
 def test_cli_refuses_a_proxy_with_another_tokenizer(capsys, tiny_model_dir, corpus_jsonl, tmp_path):
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from tests.fixtures import tiny_qwen2, train_tokenizer
 
     other = tmp_path / "other"
     tokenizer = train_tokenizer(["completely different text " * 20], vocab_size=280)
@@ -153,9 +153,9 @@ def test_align_by_chars_by_hand():
 def test_a_proxy_with_another_tokenizer_is_mapped_by_characters(tiny_model_dir, corpus_jsonl, tmp_path):
     from rpt.config import load_config
     from rpt.data.corpus import tokenize_corpus
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from tests.fixtures import tiny_qwen2, train_tokenizer
     from rpt.models import load_tokenizer
-    from tests.conftest import CORPUS
+    from tests.fixtures import CORPUS
 
     other = tmp_path / "other"
     tokenizer = train_tokenizer(CORPUS, vocab_size=270)  # same documents, fewer merges: other boundaries

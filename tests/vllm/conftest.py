@@ -11,7 +11,7 @@ import torch
 from rpt.api import PluginContext
 from rpt.config import load_config
 from rpt.registry import plugin_context
-from tests.conftest import pretrain_on_corpus, save_tiny_model
+from tests.fixtures import pretrain_on_corpus, save_tiny_model
 
 os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 torch.set_num_threads(2)

@@ -183,7 +183,7 @@ def test_setup_leaves_the_trainer_rng_and_threads_alone(make_context):
 
 
 def test_an_unsupported_cpu_head_size_is_a_clear_error(tmp_path, make_context):
-    from rpt.demo.tiny import tiny_qwen2
+    from tests.fixtures import tiny_qwen2
 
     context = make_context(policy=False)
     context.tokenizer.save_pretrained(tmp_path)
