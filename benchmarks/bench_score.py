@@ -24,7 +24,8 @@ import torch
 
 from rpt.data.corpus import TokenizedCorpus
 from rpt.models import load_causal_lm
-from rpt.proxy.lm import last_logits, left_padded
+from rpt.padding import left_pad, position_ids
+from rpt.proxy.lm import last_logits
 from rpt.proxy.score import score_corpus
 from rpt.proxy.windows import END, FIRST, input_lengths, plan_batches, plan_windows
 
@@ -57,7 +58,8 @@ def bare_forward(model, corpus, windows, batches, scored_logits_only: bool) -> N
             if scored_logits_only:
                 last_logits(model, inputs, int((rows[:, END] - rows[:, FIRST]).max()))
             else:
-                ids, mask, positions = (t.to(device) for t in left_padded(inputs))
+                ids, mask = left_pad(inputs, 0, device)
+                positions = position_ids(mask)
                 model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
     if device.type == "cuda":
         torch.cuda.synchronize()

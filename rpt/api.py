@@ -20,9 +20,10 @@ import torch
 
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
-from rpt.grpo.logprobs import left_pad, response_logprobs, right_pad
+from rpt.grpo.logprobs import response_logprobs
 from rpt.matching import first_token_ids, prefix_match_correct
 from rpt.models import load_scoring_lm, load_tokenizer
+from rpt.padding import left_pad, right_pad
 from rpt.parallel.collectives import full_weights
 from rpt.proxy.lm import last_logits
 from rpt.rng import rng_state, set_rng_state

@@ -72,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Write a run's (or one checkpoint's) policy as a Hugging Face folder."""
-    from rpt.train.run import export
+    from rpt.export import export
 
     print(export(args.source, args.out_dir))
 

@@ -157,7 +157,8 @@ def build_pretrained_model(cfg: DictConfig, tokenizer: Any, records: list[dict])
 
 def train_rpt(cfg: DictConfig, demo_dir: Path) -> Path:
     """GRPO from the pre-trained model on the filtered positions; returns the exported policy folder."""
-    from rpt.train.run import export, train
+    from rpt.export import export
+    from rpt.train.run import train
 
     run_cfg = copy.deepcopy(cfg)
     run_cfg.run.dir = str(demo_dir / "rpt")

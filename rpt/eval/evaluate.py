@@ -102,7 +102,7 @@ def run_eval(cfg: "DictConfig") -> dict[str, Any]:
 def hf_folders(names: list[str], scratch: Path) -> list[tuple[str, str]]:
     """(name, Hugging Face folder) pairs; a training run directory or checkpoint is exported into `scratch` first."""
     from rpt.train.checkpoint import CHECKPOINT_DIR
-    from rpt.train.run import export
+    from rpt.export import export
 
     folders = []
     for i, name in enumerate(names):

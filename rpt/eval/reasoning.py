@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from rpt.data.prompts import extract_answer, render_prompt
+from rpt.answers import sample_answers
 from rpt.registry import build, plugin_context
 from rpt.sampling import sampling_params
 
@@ -66,11 +66,9 @@ def sample_and_reward(
     chunk = cfg.eval.batch_size
     for index, start in enumerate(tqdm(range(0, len(tasks), chunk), desc=f"sample ({template})", unit="batch",
                                        disable=not progress)):
-        batch = tasks[start : start + chunk]
-        prompts = [render_prompt(t, template, tokenizer, cfg.prompt.chat) for t in batch]
-        output = rollout.generate(prompts, sampling_params(cfg.sampling, n=samples, seed=cfg.sampling.seed + index))
-        batch_answers = [extract_answer(text, template) for text in output.texts]
-        rewards.append(reward(batch_answers, [t for t in batch for _ in range(samples)], samples).values.float().cpu())
-        texts += output.texts
-        answers += batch_answers
+        params = sampling_params(cfg.sampling, n=samples, seed=cfg.sampling.seed + index)
+        scored = sample_answers(tasks[start : start + chunk], rollout, reward, tokenizer, template, cfg.prompt.chat, params)
+        rewards.append(scored.reward.values.float().cpu())
+        texts += scored.output.texts
+        answers += scored.answers
     return SampledAnswers(texts, answers, torch.cat(rewards).numpy().reshape(len(tasks), samples).astype(np.float64))

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from rpt.models import resolve_model_path
+from rpt.padding import left_pad, position_ids
 
 #: Weight files larger than this are fingerprinted by size and three samples, not read whole.
 FULL_HASH_BYTES = 64 * 2**20
@@ -40,25 +41,12 @@ def model_fingerprint(name_or_path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def left_padded(sequences: Sequence[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Input ids, attention mask and position ids for sequences right-aligned in one batch.
-
-    Right alignment puts every sequence's last logits in the same columns, so the model
-    computes logits for the last k columns only (`logits_to_keep=k`). Position ids restart at 0
-    in each sequence, as they do for a prompt on its own.
-    """
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq) :] = torch.as_tensor(seq, dtype=torch.long)
-        mask[row, width - len(seq) :] = 1
-    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    return ids, mask, positions
-
-
 def last_logits(model: torch.nn.Module, sequences: Sequence[np.ndarray], keep: int) -> torch.Tensor:
-    """Logits [B, keep, V] of the last `keep` positions of each sequence, from one forward pass."""
-    device = next(model.parameters()).device
-    ids, mask, positions = (t.to(device) for t in left_padded(sequences))
-    return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, use_cache=False).logits
+    """Logits [B, keep, V] of the last `keep` positions of each sequence, from one forward pass.
+
+    Right alignment (left padding) puts every sequence's last logits in the same columns, so the model
+    computes logits for the last k columns only (`logits_to_keep=k`). Position ids restart at 0 in
+    each sequence, as they do for a prompt on its own.
+    """
+    ids, mask = left_pad(sequences, 0, next(model.parameters()).device)
+    return model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask), logits_to_keep=keep, use_cache=False).logits

@@ -25,13 +25,15 @@ import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
 
-from rpt.data.prompts import extract_answer, render_prompt
+from rpt.answers import ScoredSamples, sample_answers
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
+from rpt.eval.standard import standard_accuracy
 from rpt.grpo.advantages import group_advantages, informative_groups
-from rpt.grpo.logprobs import left_pad, response_logprobs
+from rpt.grpo.logprobs import response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
 from rpt.grpo.off_policy import logprob_gap_metrics, truncated_is_weights
+from rpt.padding import pad_columns
 from rpt.parallel.collectives import clip_grad_norm_, full_weights, global_sum, gradient_normaliser
 from rpt.parallel.sharding import parallelize
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
@@ -165,17 +167,19 @@ class GRPOModule(LightningModule):
     def _sample(self, tasks: list[NTPTask], step: int, attempt: int) -> Groups:
         """Rollouts, answers and rewards for `tasks`; logs reward, accuracy, format errors, lengths."""
         n = self.cfg.sampling.n
-        prompts = [render_prompt(t, self.cfg.prompt.template, self.tokenizer, self.cfg.prompt.chat) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
-        output = self.rollout.generate(prompts, sampling_params(self.cfg.sampling, n=n, seed=seed))
-        answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
-        result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
-        rewards = result.values.detach().float().cpu()
-        self._record_samples(self.train_metrics, "train", rewards, answers, output.response_ids)
-        self._plugin_metrics.append({f"reward/{k}": v for k, v in result.metrics.items()})
+        scored = self._sample_answers(tasks, n, seed)
+        output, rewards = scored.output, scored.reward.values.detach().float().cpu()
+        self._record_samples(self.train_metrics, "train", rewards, scored.answers, output.response_ids)
+        self._plugin_metrics.append({f"reward/{k}": v for k, v in scored.reward.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
         responses = [list(r) for r in output.response_ids]
-        return Groups(n, list(tasks), prompts, responses, answers, rewards, [list(x) for x in output.response_logprobs])
+        return Groups(n, list(tasks), scored.prompts, responses, scored.answers, rewards, [list(x) for x in output.response_logprobs])
+
+    def _sample_answers(self, tasks: list[NTPTask], n: int, seed: int) -> ScoredSamples:
+        prompt = self.cfg.prompt
+        params = sampling_params(self.cfg.sampling, n=n, seed=seed)
+        return sample_answers(tasks, self.rollout, self.reward, self.tokenizer, prompt.template, prompt.chat, params)
 
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)
@@ -187,9 +191,9 @@ class GRPOModule(LightningModule):
         for micro in batch.chunks(self.cfg.grpo.micro_batch_size):
             logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=True)
             self.train_metrics.update_masked("train/entropy", entropy, micro.response_mask)
-            old.append(_pad_to(logprobs, batch.response_ids.shape[1]))
+            old.append(pad_columns(logprobs, batch.response_ids.shape[1]))
             if self.reference is not None:
-                ref.append(_pad_to(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
+                ref.append(pad_columns(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
         batch.old_logprobs = torch.cat(old)
         batch.ref_logprobs = torch.cat(ref) if ref else None
         gap = logprob_gap_metrics(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask, self.cfg.grpo.tis_cap)
@@ -269,24 +273,12 @@ class GRPOModule(LightningModule):
                 logger.log_metrics(values, step=self.next_step)
 
     def _validate_batch(self, tasks: list[NTPTask], index: int) -> None:
-        self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
-        prompts = [render_prompt(t, self.cfg.prompt.template, self.tokenizer, self.cfg.prompt.chat) for t in tasks]
+        hits = standard_accuracy(self.policy, tasks, self.cfg.grpo.micro_batch_size, progress=False)
+        self.val_metrics.update("val/ntp_acc", torch.from_numpy(hits).float())
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
-        output = self.rollout.generate(prompts, sampling_params(self.cfg.sampling, n=1, seed=seed))
-        answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
-        rewards = self.reward(answers, tasks, 1).values.detach().float().cpu()
-        self._record_samples(self.val_metrics, "val", rewards, answers, output.response_ids)
-
-    def _greedy_next_token_correct(self, tasks: list[NTPTask]) -> torch.Tensor:
-        hits = []
-        for start in range(0, len(tasks), self.cfg.grpo.micro_batch_size):
-            chunk = tasks[start : start + self.cfg.grpo.micro_batch_size]
-            ids, mask = left_pad([t.context_ids for t in chunk], self._pad_id, self.device)
-            positions = (mask.cumsum(1) - 1).clamp(min=0)
-            logits = self.policy(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, use_cache=False).logits
-            targets = torch.tensor([t.target_ids[0] for t in chunk], device=self.device)
-            hits.append((logits[:, -1].argmax(-1) == targets).cpu())
-        return torch.cat(hits)
+        scored = self._sample_answers(tasks, 1, seed)
+        rewards = scored.reward.values.detach().float().cpu()
+        self._record_samples(self.val_metrics, "val", rewards, scored.answers, scored.output.response_ids)
 
     # ---------------------------------------------------------------- checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -354,5 +346,3 @@ def _derive_seed(seed: int, step: int, attempt: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step + 1, attempt, rank]).generate_state(1)[0])
 
 
-def _pad_to(values: torch.Tensor, width: int) -> torch.Tensor:
-    return torch.nn.functional.pad(values, (0, width - values.shape[1]))

@@ -27,7 +27,7 @@ from rpt.files import write_text_atomic
 from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from rpt.models import load_tokenizer
 from rpt.registry import with_plugin_defaults
-from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, find_checkpoint, resolve_resume
+from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
 
 
@@ -143,15 +143,3 @@ def last_values(metrics_csv: Path) -> dict[str, float]:
     return values
 
 
-def export(source: str | Path, out_dir: str | Path) -> Path:
-    """Write the policy of a run (its newest checkpoint) or of one checkpoint as a Hugging Face folder."""
-    from omegaconf import OmegaConf
-
-    from rpt.parallel.checkpoint import export_checkpoint
-
-    run_dir, checkpoint = find_checkpoint(source)
-    config = run_dir / "config.yaml"
-    if not config.exists():
-        raise RptError(f"{config} not found: export needs the run directory the checkpoint was written in")
-    policy = OmegaConf.load(config).model.policy
-    return export_checkpoint(checkpoint, out_dir, policy=policy, prefix="policy.")
