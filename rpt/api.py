@@ -35,8 +35,15 @@ __all__ = [
     "PluginContext", "MemoryQuery", "MemoryNeeds", "NTPTask", "RptError",
     # helpers
     "left_pad", "right_pad", "response_logprobs", "last_logits", "load_tokenizer", "load_scoring_lm", "full_weights",
-    "rng_state", "set_rng_state", "prefix_match_correct", "first_token_ids",
+    "rng_state", "set_rng_state", "prefix_match_correct", "first_token_ids", "check_option",
 ]
+
+
+def check_option(name: str, value: Any, ok: bool, rule: str) -> None:
+    """Refuse a bad constructor option: `ValueError("<name> must be <rule>, got <value>")`, which the
+    registry reports as a one-line config error."""
+    if not ok:
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from rpt.api import RptError, TokenFilter
+from rpt.api import RptError, TokenFilter, check_option
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,8 @@ class EntropyFilter(TokenFilter):
     def __init__(self, threshold: float | None = None, top_fraction: float | None = None):
         if (threshold is None) == (top_fraction is None):
             raise ValueError("set exactly one of threshold (nats) and top_fraction (0..1]")
-        if top_fraction is not None and not 0.0 < top_fraction <= 1.0:
-            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
+        if top_fraction is not None:
+            check_option("top_fraction", top_fraction, 0.0 < top_fraction <= 1.0, "in (0, 1]")
         self.threshold = threshold
         self.top_fraction = top_fraction
 

@@ -15,6 +15,7 @@ from rpt.api import (
     Reward,
     RewardResult,
     RptError,
+    check_option,
     first_token_ids,
     last_logits,
     load_scoring_lm,
@@ -42,10 +43,8 @@ class ProxyProb(Reward):
     """
 
     def __init__(self, scorer: str = "proxy", only_if_group_has_correct: bool = False, batch_size: int = 16):
-        if scorer not in SCORERS:
-            raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_option("scorer", scorer, scorer in SCORERS, f"one of {', '.join(SCORERS)}")
+        check_option("batch_size", batch_size, batch_size >= 1, ">= 1")
         self.scorer = scorer
         self.only_if_group_has_correct = only_if_group_has_correct
         self.batch_size = batch_size

@@ -14,15 +14,23 @@ from collections.abc import Sequence
 import torch
 from transformers import StoppingCriteria
 
-from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams, left_pad, response_logprobs, right_pad
+from rpt.api import (
+    PluginContext,
+    Rollout,
+    RolloutOutput,
+    SamplingParams,
+    check_option,
+    left_pad,
+    response_logprobs,
+    right_pad,
+)
 
 
 class HFRollout(Rollout):
     """Samples with transformers `generate` on the live policy (small models, CPU, tests)."""
 
     def __init__(self, batch_size: int = 64) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_option("batch_size", batch_size, batch_size >= 1, ">= 1")
         self.batch_size = batch_size  # prompts per `generate` call (each expanded to n samples)
         self.logprob_chunk_tokens = PluginContext.logprob_chunk_tokens
         self.model: torch.nn.Module | None = None

@@ -22,6 +22,7 @@ from rpt.api import (
     RolloutOutput,
     RptError,
     SamplingParams,
+    check_option,
     full_weights,
     rng_state,
     set_rng_state,
@@ -47,10 +48,8 @@ class VLLMRollout(Rollout):
         sleep: bool = False,
         sync_every: int = 1,
     ) -> None:
-        if not 0 < gpu_memory_utilization <= 1:
-            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")
-        if sync_every < 1:
-            raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+        check_option("gpu_memory_utilization", gpu_memory_utilization, 0 < gpu_memory_utilization <= 1, "in (0, 1]")
+        check_option("sync_every", sync_every, sync_every >= 1, ">= 1")
         self.gpu_memory_utilization = gpu_memory_utilization
         self.kv_cache_gib = kv_cache_gib
         self.max_model_len = max_model_len
