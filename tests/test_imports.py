@@ -100,3 +100,21 @@ def test_plugins_import_only_the_plugin_api():
     assert len(plugins) >= 9
     leaks = {m: sorted(d for d in graph[m] if d != PLUGIN_API) for m in plugins if graph[m] - {PLUGIN_API}}
     assert leaks == {}
+
+
+def attribute_names(path: Path) -> set[str]:
+    """Every `x.name` in a file, as `name`, and `self.name` also as `self.name`."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute):
+            names.add(node.attr)
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                names.add(f"self.{node.attr}")
+    return names
+
+
+def test_the_module_and_its_task_source_know_each_other_one_way():
+    graph = import_graph()
+    assert "rpt.train.data" in graph["rpt.train.module"] and "rpt.train.module" not in graph["rpt.train.data"]
+    assert not {"self.trainer", "lightning_module"} & attribute_names(ROOT / "rpt" / "train" / "data.py")
+    assert "datamodule" not in attribute_names(ROOT / "rpt" / "train" / "module.py")

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
+from torch.utils.data import DataLoader
 
 from rpt.answers import ScoredSamples, sample_answers
 from rpt.data.tasks import NTPTask
@@ -42,7 +43,9 @@ from rpt.rng import rng_state, set_rng_state
 from rpt.sampling import sampling_params
 from rpt.train.batch import Groups, RolloutBatch
 from rpt.train.metrics import StepMetrics, mean_over_ranks
+from rpt.train.data import TaskSource
 from rpt.train.policy import load_policy
+from rpt.train.stream import StepIndices
 
 TRAIN_METRICS = (
     "reward", "accuracy", "format_error", "response_len",  # every sample drawn this step
@@ -64,6 +67,7 @@ class GRPOModule(LightningModule):
         self.policy: torch.nn.Module | None = None
         # the frozen reference stays out of the module tree: never optimized, never checkpointed
         object.__setattr__(self, "reference", None)
+        self.task_source = TaskSource(cfg, tokenizer)  # the module draws; the source knows nothing of it
         self.rollout = build("rollout", cfg.rollout)
         self.reward = build("reward", cfg.reward)
         self.next_step = 0  # the step to run next; checkpointed, and where the step loader resumes
@@ -74,6 +78,19 @@ class GRPOModule(LightningModule):
         self._plugins_ready = False
 
     # ---------------------------------------------------------------- setup
+    def setup(self, stage: str) -> None:
+        """Every rank builds the tasks (before a checkpoint's stream position is restored into them)."""
+        self.task_source.setup()
+
+    def train_dataloader(self) -> DataLoader:
+        """The batches are step numbers, from the step to run next (after a resume: where it left off);
+        the tasks come from `task_source`, drawn as the step needs them."""
+        return DataLoader(StepIndices(self.next_step, self.cfg.trainer.max_steps), batch_size=None)
+
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        """The batches are step numbers: nothing to move."""
+        return batch
+
     def configure_model(self) -> None:
         """Load the policy (and, only with a KL term, the reference); shard them under FSDP."""
         if self.policy is not None:
@@ -262,7 +279,7 @@ class GRPOModule(LightningModule):
         """
         strategy = self.trainer.strategy
         rank, ranks = data_parallel_rank(strategy), data_parallel_size(strategy)
-        tasks = self.trainer.datamodule.val_tasks
+        tasks = self.task_source.val_tasks
         tasks = tasks[: len(tasks) - len(tasks) % ranks][rank::ranks]  # equal shares: ranks step together
         batch = self.cfg.trainer.prompts_per_step
         for index, start in enumerate(range(0, len(tasks), batch)):
@@ -284,12 +301,13 @@ class GRPOModule(LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The run's position is the step, the task stream and the RNGs; Lightning's loop counters are
         left out, so a resumed run may also be longer (a larger trainer.max_steps) than the first."""
-        checkpoint["rpt"] = {"next_step": self.next_step, "rng": rng_state()}
+        checkpoint["rpt"] = {"next_step": self.next_step, "rng": rng_state(), "tasks": self.task_source.state_dict()}
         checkpoint.pop("loops", None)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["rpt"]
         self.next_step = state["next_step"]
+        self.task_source.load_state_dict(state["tasks"])
         self._rng_to_restore = state["rng"]  # applied when training starts, after Lightning's own setup
 
     def on_train_start(self) -> None:
@@ -317,8 +335,8 @@ class GRPOModule(LightningModule):
         """This rank's slice of the next global batch: every rank advances the stream alike."""
         strategy = self.trainer.strategy
         rank, ranks = data_parallel_rank(strategy), data_parallel_size(strategy)
-        data = self.trainer.datamodule
-        return data.tasks(data.stream.draw(share * ranks)[rank::ranks])
+        source = self.task_source
+        return source.tasks(source.stream.draw(share * ranks)[rank::ranks])
 
     def _prompts_per_rank(self) -> int:
         ranks = data_parallel_size(self.trainer.strategy)

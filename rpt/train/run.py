@@ -60,11 +60,9 @@ def train(cfg: DictConfig) -> TrainResult:
             truncate_metrics(run_dir / METRICS_CSV, done)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
-    from rpt.train.data import TaskDataModule
     from rpt.train.module import GRPOModule
 
     tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.policy)
-    data = TaskDataModule(cfg, tokenizer)
     module = GRPOModule(cfg, tokenizer)
     checkpoints = StepCheckpoint(run_dir, cfg.trainer.ckpt_every)
     trainer = build_trainer(cfg, run_dir, checkpoints)
@@ -74,7 +72,7 @@ def train(cfg: DictConfig) -> TrainResult:
         warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
         os.environ[RUN_DIR_ENV] = str(run_dir)
         try:
-            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+            trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None)
         finally:
             if launched_by is None:
                 os.environ.pop(RUN_DIR_ENV, None)
