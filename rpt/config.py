@@ -77,8 +77,10 @@ class DataConfig:
 
 @dataclass
 class PromptConfig:
-    template: str = "reasoning"  # reasoning | direct
+    template: str = "v0"  # v0..v6 (the paper's, Appendix D; section 4 used v0) | rpt_reasoning (ours) | direct
     chat: bool = True  # wrap the prompt in the tokenizer's chat template when it has one
+    think: bool | None = None  # answers only after </think>; None = when the chat template's generation prompt opens <think>
+    max_tokens: int | None = None  # longest prompt in tokens (template included): the context's oldest tokens are dropped
 
 
 @dataclass
