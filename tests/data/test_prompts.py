@@ -159,3 +159,38 @@ def test_reasoning_extraction(text, answer):
 @pytest.mark.parametrize("text, answer", [(" 12", " 12"), (" 12 dollars\n", " 12 dollars\n"), ("\\boxed{x}", "\\boxed{x}"), ("", None)])
 def test_direct_extraction_is_the_whole_text(text, answer):
     assert extract_answer(text, "direct") == answer
+
+
+def prompt_config(think=None, chat=True):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"template": "v0", "chat": chat, "think": think, "max_tokens": None})
+
+
+def test_a_chat_template_that_opens_a_think_block_reads_answers_only_after_it(tokenizer):
+    tokenizer.chat_template = CHATML  # R1-Distill style: the generation prompt ends in "<think>\n"
+    fmt = PromptFormat.from_config(prompt_config(), tokenizer)
+    assert fmt.thinking
+    assert fmt.extract("a guess \\boxed{ a}, then more thought</think>so \\boxed{ b}") == " b"
+    # cut at sampling.max_tokens before the thinking ends: a format error, not the box inside the thinking
+    assert fmt.extract("maybe \\boxed{ a} or maybe") is None
+    assert fmt.extract("maybe \\boxed{ a}</think>no box after thinking") is None
+
+
+def test_without_a_think_block_the_whole_response_is_read(tokenizer):
+    assert not tokenizer.chat_template
+    fmt = PromptFormat.from_config(prompt_config(), tokenizer)
+    assert not fmt.thinking
+    assert fmt.extract("maybe \\boxed{ a}") == " a"
+    tokenizer.chat_template = CHATML.replace("<think>\n", "")  # a chat template that opens no think block
+    assert not PromptFormat.from_config(prompt_config(), tokenizer).thinking
+    tokenizer.chat_template = CHATML
+    assert not PromptFormat.from_config(prompt_config(chat=False), tokenizer).thinking  # no chat frame, no block
+
+
+@pytest.mark.parametrize("think", [True, False])
+def test_prompt_think_overrides_what_the_template_says(tokenizer, think):
+    tokenizer.chat_template = CHATML
+    fmt = PromptFormat.from_config(prompt_config(think=think), tokenizer)
+    assert fmt.thinking is think
+    assert fmt.extract("maybe \\boxed{ a}") == (None if think else " a")
