@@ -173,6 +173,7 @@ class EvalConfig:
     mode: str = "standard"  # standard: greedy next token | reasoning: think, answer, scored by the reward plugin
     models: list[str] = field(default_factory=list)  # models/checkpoints to evaluate (two are compared); [] = model.policy
     scores: str | None = None  # difficulty: `rpt score` artifact of the difficulty model; None = data.scores
+    difficulty_model: str | None = None  # the model whose entropy must define the buckets (checked against the scores); None = any
     buckets: dict[str, float] = field(default_factory=lambda: {"easy": 0.5, "medium": 1.0, "hard": 1.5})  # nested: entropy > value
     max_positions: int | None = 1000  # held-out positions evaluated (a seeded sample); None = all
     batch_size: int = 32  # positions per forward pass (standard mode) or per rollout call (reasoning)

@@ -49,6 +49,14 @@ def format_patterns_table(patterns: dict[str, Any]) -> str:
     return markdown(header, rows)
 
 
+def buckets_source(result: dict[str, Any]) -> str:
+    """Which model's entropy defined the buckets of an eval.json / templates.json (every output states it)."""
+    difficulty = result.get("difficulty") or {}
+    if not difficulty:
+        return "Buckets: no difficulty scores (all positions only)."
+    return f"Buckets: top-{difficulty['top_k']} entropy of `{difficulty['model']}` (scores `{difficulty['scores']}`)."
+
+
 def bucket_name(bucket: str, thresholds: dict[str, float]) -> str:
     threshold = thresholds.get(bucket)
     return bucket if threshold is None else f"{bucket} (H > {threshold:g})"
