@@ -180,7 +180,7 @@ class EvalConfig:
     dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
     samples: int = 8  # reasoning: answers sampled per position (sampling.*); pass@1 is their mean reward
     patterns: bool = False  # reasoning: count reasoning-pattern keyword markers in the responses
-    pattern_keywords: str = "default"  # configs/patterns/<name>.yaml, or a path to such a file
+    pattern_keywords: str = "paper"  # configs/patterns/<name>.yaml (paper: Appendix E Table 9; rpt: ours) or a path to such a file
     templates: list[str] = field(default_factory=list)  # compare these prompt templates (Random@1, Pass@samples)
 
 
