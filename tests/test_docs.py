@@ -47,16 +47,21 @@ def anchors(path: Path) -> set[str]:
     return {slug(h) for h in re.findall(r"^#+ (.+)$", prose(path.read_text()), flags=re.M)}
 
 
-def test_readme_reward_example_is_built_from_its_config_and_scores_by_its_docstring(tmp_path, monkeypatch):
+def write_readme_reward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The README's python block as `mypkg/rewards.py` on sys.path; returns its command-line overrides."""
     (code,) = fenced(README, "python")
     (package := tmp_path / "mypkg").mkdir()
     (package / "__init__.py").write_text("")
     (package / "rewards.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
+    (yaml_block,) = [b for b in fenced(README, "yaml") if "reward:" in b]
+    return re.search(r"on the command line: (.+)$", yaml_block, flags=re.M).group(1).split()
 
+
+def test_readme_reward_example_is_built_from_its_config_and_scores_by_its_docstring(tmp_path, monkeypatch):
+    command_line = write_readme_reward(tmp_path, monkeypatch)
     (yaml_block,) = [b for b in fenced(README, "yaml") if "reward:" in b]
     (entry_points,) = [b for b in fenced(README, "toml") if "rpt.rewards" in b]
-    command_line = re.search(r"on the command line: (.+)$", yaml_block, flags=re.M).group(1).split()
     (target,) = tomllib.loads(entry_points)["project"]["entry-points"]["rpt.rewards"].values()
 
     from_yaml = build("reward", yaml.safe_load(yaml_block)["reward"])
