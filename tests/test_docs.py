@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from omegaconf import OmegaConf
 
 from rpt.cli import main
 from rpt.config import load_config
@@ -62,9 +61,9 @@ def test_readme_reward_example_is_built_from_its_config_and_scores_by_its_docstr
     command_line = write_readme_reward(tmp_path, monkeypatch)
     (yaml_block,) = [b for b in fenced(README, "yaml") if "reward:" in b]
     (entry_points,) = [b for b in fenced(README, "toml") if "rpt.rewards" in b]
-    (target,) = tomllib.loads(entry_points)["project"]["entry-points"]["rpt.rewards"].values()
+    (target,) = re.findall(r'^\w+ = "([^"]+)"$', entry_points, flags=re.M)
 
-    from_yaml = build("reward", yaml.safe_load(yaml_block)["reward"])
+    from_yaml = build("reward", OmegaConf.create(yaml_block).reward)
     from_cli = build("reward", load_config(command_line).reward)
     assert type(from_yaml) is type(from_cli) is PluginInfo("reward", "example", target).load()
     assert from_yaml.near == from_cli.near == 0.25
