@@ -24,7 +24,7 @@ def test_greedy_one_token_reasoning_equals_standard_accuracy(trained_model_dir, 
     """Greedy decoding of one token with the direct template is the argmax next token: both modes must agree.
 
     On ASCII text: a one-token answer that is part of a character decodes to "\ufffd" and scores 0
-    as text (see the README's reward rules), while standard mode compares its id."""
+    as text (see docs/rewards.md), while standard mode compares its id."""
     ascii_corpus = write_corpus(tmp_path / "ascii.jsonl", [t for t in CORPUS if t.isascii()])
     args = overrides(trained_model_dir, ascii_corpus, tmp_path, "reward=first_token", "sampling.temperature=0",
                      "sampling.max_tokens=1", "eval.samples=1")
