@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
 from rpt.api import NTPTask, Reward, RewardResult, Rollout, RolloutOutput, SamplingParams
-from rpt.data.prompts import extract_answer, render_prompt
+from rpt.data.prompts import PromptFormat
 
 
 @dataclass
@@ -25,14 +23,12 @@ def sample_answers(
     tasks: Sequence[NTPTask],
     rollout: Rollout,
     reward: Reward,
-    tokenizer: Any,
-    template: str,
-    chat: bool,
+    prompt: PromptFormat,
     params: SamplingParams,
 ) -> ScoredSamples:
     """Render each task's prompt, sample `params.n` responses, read their answers and reward them."""
-    prompts = [render_prompt(t, template, tokenizer, chat) for t in tasks]
+    prompts = [prompt.render(t) for t in tasks]
     output = rollout.generate(prompts, params)
-    answers = [extract_answer(text, template) for text in output.texts]
+    answers = [prompt.extract(text) for text in output.texts]
     result = reward(answers, [t for t in tasks for _ in range(params.n)], params.n)
     return ScoredSamples(prompts, output, answers, result)

@@ -325,7 +325,7 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
     return PlanInputs(
         model_name=cfg.model.policy,
         shape=ModelShape.from_config(read_model_config(cfg.model.policy)),
-        prompt_tokens=cfg.data.max_context_tokens + PROMPT_TEMPLATE_TOKENS,
+        prompt_tokens=cfg.prompt.max_tokens or cfg.data.max_context_tokens + PROMPT_TEMPLATE_TOKENS,
         response_tokens=cfg.sampling.max_tokens,
         micro_batch=g.micro_batch_size,
         world_size=world,

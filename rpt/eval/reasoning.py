@@ -1,5 +1,5 @@
 """Reasoning-mode evaluation: the model answers each task through the prompt template (thinking
-first, for the `reasoning` template), samples come from the rollout plugin, and the reward plugin
+first, for the boxed templates), samples come from the rollout plugin, and the reward plugin
 scores the extracted answers. Pass@1 is the mean reward over k samples; pass@k the best of them.
 """
 
@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rpt.answers import sample_answers
+from rpt.data.prompts import PromptFormat
 from rpt.registry import build, plugin_context
 from rpt.sampling import sampling_params
 
@@ -57,6 +58,7 @@ def sample_and_reward(
     rerun draws the same samples.
     """
     context = plugin_context(cfg, tokenizer, model, policy_path=model_name)
+    prompt = PromptFormat.from_config(cfg.prompt, tokenizer, template)
     rollout, reward = build("rollout", cfg.rollout), build("reward", cfg.reward)
     rollout.setup(context)
     reward.setup(context)
@@ -67,7 +69,7 @@ def sample_and_reward(
     for index, start in enumerate(tqdm(range(0, len(tasks), chunk), desc=f"sample ({template})", unit="batch",
                                        disable=not progress)):
         params = sampling_params(cfg.sampling, n=samples, seed=cfg.sampling.seed + index)
-        scored = sample_answers(tasks[start : start + chunk], rollout, reward, tokenizer, template, cfg.prompt.chat, params)
+        scored = sample_answers(tasks[start : start + chunk], rollout, reward, prompt, params)
         rewards.append(scored.reward.values.float().cpu())
         texts += scored.output.texts
         answers += scored.answers

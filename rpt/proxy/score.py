@@ -15,8 +15,7 @@ from tqdm.auto import tqdm
 from rpt.config import require
 from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.errors import RptError
-from rpt.models import load_tokenizer, tokenizer_fingerprint
-from rpt.models import load_causal_lm
+from rpt.models import load_causal_lm, load_tokenizer, tokenizer_fingerprint
 from rpt.proxy.artifact import ScoreArtifact, texts_fingerprint
 from rpt.proxy.entropy import score_logits
 from rpt.proxy.lm import last_logits, model_fingerprint

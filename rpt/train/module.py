@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from rpt.answers import ScoredSamples, sample_answers
+from rpt.data.prompts import PromptFormat
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
 from rpt.eval.standard import standard_accuracy
@@ -64,6 +65,7 @@ class GRPOModule(LightningModule):
         self.automatic_optimization = False
         self.cfg = cfg
         self.tokenizer = tokenizer
+        self.prompt = PromptFormat.from_config(cfg.prompt, tokenizer)
         self.policy: torch.nn.Module | None = None
         # the frozen reference stays out of the module tree: never optimized, never checkpointed
         object.__setattr__(self, "reference", None)
@@ -194,9 +196,8 @@ class GRPOModule(LightningModule):
         return Groups(n, list(tasks), scored.prompts, responses, scored.answers, rewards, [list(x) for x in output.response_logprobs])
 
     def _sample_answers(self, tasks: list[NTPTask], n: int, seed: int) -> ScoredSamples:
-        prompt = self.cfg.prompt
         params = sampling_params(self.cfg.sampling, n=n, seed=seed)
-        return sample_answers(tasks, self.rollout, self.reward, self.tokenizer, prompt.template, prompt.chat, params)
+        return sample_answers(tasks, self.rollout, self.reward, self.prompt, params)
 
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from rpt.errors import RptError
-from rpt.models import resolve_model_path
-from rpt.models import to_dtype
+from rpt.models import resolve_model_path, to_dtype
 
 if TYPE_CHECKING:
     from rpt.config import ModelConfig
