@@ -60,7 +60,23 @@ class ModelConfig:
 
 
 @dataclass
+class QAConfig:
+    """Question-answer tasks (data.kind=qa, for RLVR after RPT): where question and answer are in a record."""
+
+    question_field: str = "question"  # dotted path into each record: "prompt.0.content" (Skywork-OR1)
+    answer_field: str = "answer"  # dotted path: "reward_model.ground_truth" (Skywork-OR1)
+    answer_marker: str | None = "####"  # the reference is the text after the field's last marker (GSM8K); null: all of it
+    answer_format: str = "text"  # text | json_list: the field holds a JSON list of accepted answers (Skywork-OR1)
+    subset: str | None = None  # Hugging Face dataset configuration ("main" for openai/gsm8k)
+    test_path: str | None = None  # held-out questions from another file/dataset; null: held out from data.path
+    test_split: str = "test"  # split of a Hugging Face test_path
+    train_size: int | None = None  # train on a seeded sample of this many questions (paper_rl: 256); null: all
+
+
+@dataclass
 class DataConfig:
+    kind: str = "ntp"  # ntp: next-token tasks from a corpus (RPT) | qa: question-answer tasks (data.qa, RLVR)
+    qa: QAConfig = field(default_factory=QAConfig)
     path: str = MISSING  # .jsonl | .txt | .parquet file, or a Hugging Face dataset name/folder
     field: str = "text"  # jsonl/parquet/HF column that holds the document text
     format: str | None = None  # instead of `field`: a format string over columns, "{question}\n{answer}"

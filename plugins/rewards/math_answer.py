@@ -47,8 +47,9 @@ class MathAnswer(Reward):
     with `marker` set (e.g. "####" or "The answer is"), the text after the last `marker` in it (use
     `prompt.template=direct`, which passes the whole response). Both sides are `normalise`d, then
     parsed and compared by math-verify (numbers to `float_rounding` decimals; fractions, decimals and
-    equivalent expressions are equal). A format error, a missing marker, an empty or unparsable
-    answer scores 0; nothing raises. Tasks must carry a `reference` (question-answer tasks).
+    equivalent expressions are equal); a task with several accepted answers (`references`) scores 1
+    when any matches. A format error, a missing marker, an empty or unparsable
+    answer scores 0; nothing raises. Tasks must carry a `reference` (QA tasks, `data.kind=qa`).
     """
 
     def __init__(self, marker: str | None = None, float_rounding: int = 6, timeout_seconds: int = 5) -> None:
@@ -59,13 +60,13 @@ class MathAnswer(Reward):
         self.timeout_seconds = timeout_seconds
 
     def __call__(self, answers: Sequence[str | None], tasks: Sequence[Any], group_size: int) -> RewardResult:
-        parsed: dict[str, list] = {}  # a group shares one reference: parse it once
+        parsed: dict[str, list] = {}  # a group shares its references: parse each once
         hits = []
         for answer, task in zip(answers, tasks, strict=True):
-            reference = _reference(task)
-            if reference not in parsed:
-                parsed[reference] = self._parse(reference)
-            hits.append(self.score(answer, parsed[reference]))
+            for reference in _references(task):
+                if reference not in parsed:
+                    parsed[reference] = self._parse(reference)
+            hits.append(max(self.score(answer, parsed[r]) for r in _references(task)))
         return RewardResult(torch.tensor(hits, dtype=torch.float32))
 
     def final_answer(self, answer: str | None) -> str | None:
@@ -105,8 +106,9 @@ class MathAnswer(Reward):
             return []
 
 
-def _reference(task: Any) -> str:
-    reference = getattr(task, "reference", None)
-    if not isinstance(reference, str):
+def _references(task: Any) -> tuple[str, ...]:
+    """The task's accepted answers: `references` (QA tasks), or a single `reference`."""
+    references = getattr(task, "references", None) or (getattr(task, "reference", None),)
+    if not all(isinstance(r, str) for r in references):
         raise ValueError("math_answer scores question-answer tasks (data.kind=qa): this task has no reference answer")
-    return reference
+    return tuple(references)
