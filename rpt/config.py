@@ -183,7 +183,22 @@ class ScoreConfig:
 
 
 @dataclass
+class MCConfig:
+    """`rpt eval mc`: a multiple-choice set (MMLU-Pro's fields by default; SuperGPQA: answer_letter, discipline)."""
+
+    path: str | None = None  # .jsonl | .parquet file, or a Hugging Face dataset (TIGER-Lab/MMLU-Pro, m-a-p/SuperGPQA)
+    split: str = "test"  # split of a Hugging Face dataset (SuperGPQA: train)
+    subset: str | None = None  # Hugging Face dataset configuration
+    question_field: str = "question"
+    options_field: str = "options"  # a list of option texts, lettered A, B, ... in order
+    answer_field: str = "answer"  # the correct option's letter, or its index
+    category_field: str | None = "category"  # accuracy is reported per value; null: `all` only
+    max_questions: int | None = None  # the first N questions (quick looks); null: all
+
+
+@dataclass
 class EvalConfig:
+    mc: MCConfig = field(default_factory=MCConfig)
     mode: str = "standard"  # standard: greedy next token | reasoning: think, answer, scored by the reward plugin
     models: list[str] = field(default_factory=list)  # models/checkpoints to evaluate (two are compared); [] = model.policy
     scores: str | None = None  # difficulty: `rpt score` artifact of the difficulty model; None = data.scores
