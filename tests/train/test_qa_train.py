@@ -74,3 +74,18 @@ def test_rlvr_gsm8k_trains_a_tiny_model_on_the_shared_gsm8k(train_args, tmp_path
     assert val_steps == [0.0, 3.0]  # before training and after the last step
     assert sum(1 for r in rows if r.get("train/reward")) == 3
     assert (result.run_dir / "checkpoints" / "last.ckpt").exists()
+
+
+def test_paper_rl_reads_skywork_records_into_256_train_and_200_held_out_questions(tmp_path):
+    """experiment=paper_rl on a local file in Skywork-OR1-RL-Data's schema (the hub name when online)."""
+    rows = [{"prompt": [{"role": "user", "content": f"What is {i} squared?"}],
+             "reward_model": {"ground_truth": json.dumps([str(i * i)]), "style": "rule"}} for i in range(500)]
+    cfg = load_config(["experiment=paper_rl", f"data.path={qa_file(tmp_path / 'skywork.jsonl', rows)}"])
+    assert cfg.trainer.max_steps * cfg.trainer.prompts_per_step == 15 * 256  # 15 epochs of 256 questions, batch 64
+    data = QADataModule(cfg, tokenizer=None)
+    data.setup()
+    train_questions = data.tasks(data.stream.draw(256))
+    assert len({t.question for t in train_questions}) == 256 and len(data.val_tasks) == 200
+    assert not {t.question for t in train_questions} & {t.question for t in data.val_tasks}
+    task = train_questions[0]
+    assert task.references == (str(int(task.question.split()[2]) ** 2),)
