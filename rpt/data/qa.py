@@ -4,7 +4,7 @@ A record (a .jsonl line, a .parquet row or a Hugging Face dataset row) gives a q
 answer field (dotted paths, `data.qa.*`); the reference is the answer's final value (after the
 last `####` in GSM8K), or a JSON list of accepted values (Skywork-OR1's `ground_truth`). The prompt
 is the question in a reasoning template; the policy's answer is read back by the prompt template
-exactly as for next-token tasks (`rpt.data.prompts.extract_answer`).
+exactly as for next-token tasks (`PromptFormat.extract`: the last box, after `</think>` for thinking models).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rpt.data.prompts import check_template, render_prompt
+from rpt.data.prompts import DIRECT, PromptFormat, check_template
 from rpt.errors import RptError
 
 if TYPE_CHECKING:
@@ -39,11 +39,13 @@ class QATask:
         return self.references[0]
 
 
-def render_task(task: Any, template: str, tokenizer: "PreTrainedTokenizerBase", chat: bool) -> list[int]:
-    """Prompt ids for any task: a QA task's question, or a next-token task as `render_prompt` renders it."""
-    if isinstance(task, QATask):
-        return render_question(task.question, template, tokenizer, chat)
-    return render_prompt(task, template, tokenizer, chat)
+class TaskPromptFormat(PromptFormat):
+    """The prompt format of any task: a QA task's question in the QA prompt, a next-token task as configured."""
+
+    def render(self, task: Any) -> list[int]:
+        if isinstance(task, QATask):
+            return render_question(task.question, self.template, self.tokenizer, self.chat)
+        return super().render(task)
 
 
 def render_question(question: str, template: str, tokenizer: "PreTrainedTokenizerBase", chat: bool) -> list[int]:

@@ -107,7 +107,7 @@ def reasoning_scores(cfg: "DictConfig", model_name: str, model: torch.nn.Module,
     from omegaconf import OmegaConf
 
     from rpt.api import PluginContext, SamplingParams
-    from rpt.data.prompts import extract_answer
+    from rpt.data.prompts import PromptFormat
     from rpt.data.qa import render_question
     from rpt.registry import build
 
@@ -115,10 +115,11 @@ def reasoning_scores(cfg: "DictConfig", model_name: str, model: torch.nn.Module,
     rollout = build("rollout", cfg.rollout)
     rollout.setup(PluginContext(tokenizer=tokenizer, policy=model, config=run_cfg, device=next(model.parameters()).device))
     s, k = cfg.sampling, cfg.eval.samples
+    prompt = PromptFormat.from_config(cfg.prompt, tokenizer, template="rpt_reasoning")  # reads answers after </think>
     scores, samples = np.zeros((len(questions), k)), []
     for index, start in enumerate(range(0, len(questions), cfg.eval.batch_size)):
         batch = questions[start : start + cfg.eval.batch_size]
-        prompts = [render_question(f"{render_mc(q)}\n\n{ANSWER_INSTRUCTION}", "reasoning", tokenizer, cfg.prompt.chat)
+        prompts = [render_question(f"{render_mc(q)}\n\n{ANSWER_INSTRUCTION}", prompt.template, tokenizer, prompt.chat)
                    for q in batch]
         params = SamplingParams(n=k, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                                 stop=list(s.stop), seed=s.seed + index)
@@ -126,7 +127,7 @@ def reasoning_scores(cfg: "DictConfig", model_name: str, model: torch.nn.Module,
         for i, question in enumerate(batch):
             for j in range(k):
                 text = output.texts[i * k + j]
-                choice = boxed_letter(extract_answer(text, "reasoning"))
+                choice = boxed_letter(prompt.extract(text))
                 scores[start + i, j] = float(choice == question.answer)
                 samples.append({"question": start + i, "sample": j, "text": text,
                                 "choice": None if choice is None else LETTERS[choice], "correct": bool(scores[start + i, j])})

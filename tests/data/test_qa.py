@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rpt.config import QAConfig
-from rpt.data.qa import QA_INSTRUCTION, QATask, read_qa_tasks, render_question, render_task
+from rpt.data.qa import QA_INSTRUCTION, QATask, TaskPromptFormat, read_qa_tasks
 from rpt.errors import RptError
 
 GSM8K_ROWS = [
@@ -72,7 +72,8 @@ def test_prompts_hold_the_question(tiny_model_dir):
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     task = QATask(0, "What is 2+3?", ("5",))
-    direct = render_task(task, "direct", tokenizer, chat=False)
+    direct = TaskPromptFormat("direct", tokenizer, chat=False).render(task)
     assert tokenizer.decode(direct) == "Question: What is 2+3?\nAnswer:"
-    reasoning = render_question(task.question, "reasoning", tokenizer, chat=True)  # no chat template: plain text
-    assert tokenizer.decode(reasoning) == f"{QA_INSTRUCTION}\n\nWhat is 2+3?"
+    for template in ("v0", "rpt_reasoning"):  # every boxed template asks a question the same way
+        reasoning = TaskPromptFormat(template, tokenizer, chat=True).render(task)  # no chat template: plain text
+        assert tokenizer.decode(reasoning) == f"{QA_INSTRUCTION}\n\nWhat is 2+3?"
