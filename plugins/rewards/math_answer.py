@@ -8,6 +8,7 @@ normalises what both sides may carry around the value (see `normalise`).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,7 +89,7 @@ class MathAnswer(Reward):
 
         try:
             return float(bool(verify(reference, parsed, float_rounding=self.float_rounding,
-                                     timeout_seconds=self.timeout_seconds)))
+                                     timeout_seconds=self._timeout())))
         except Exception:  # sympy can fail in many ways on odd input; a reward never raises
             return 0.0
 
@@ -101,9 +102,15 @@ class MathAnswer(Reward):
             return []
         try:
             return parse(f"${value}$", extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()],
-                         parsing_timeout=self.timeout_seconds)
+                         parsing_timeout=self._timeout())
         except Exception:  # as in score: odd input must not stop training
             return []
+
+
+    def _timeout(self) -> int | None:
+        """math-verify times out with SIGALRM, which only the main thread may set: elsewhere, no limit
+        (rather than every answer failing to parse and silently scoring 0)."""
+        return self.timeout_seconds if threading.current_thread() is threading.main_thread() else None
 
 
 def _references(task: Any) -> tuple[str, ...]:

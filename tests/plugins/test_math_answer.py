@@ -80,6 +80,19 @@ def test_normalise_rule_on_hand_made_cases():
     assert normalise("1,23") == "1,23"
 
 
+def test_scores_outside_the_main_thread_too():
+    """math-verify's timeout uses SIGALRM, which a thread cannot set: the reward must not then score all 0."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(scores, ["\\frac{1}{2}", "3"], "0.5").result() == [1.0, 0.0]
+
+
+def test_several_accepted_answers_any_one_scores():
+    task = type("Task", (), {"references": ("1", "-1")})()
+    assert MathAnswer()(["-1", "1", "0"], [task] * 3, 3).values.tolist() == [1.0, 1.0, 0.0]
+
+
 def test_tasks_without_reference_are_refused():
     with pytest.raises(ValueError, match="no reference answer"):
         MathAnswer()(["1"], [object()], 1)
