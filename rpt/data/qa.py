@@ -49,11 +49,12 @@ class TaskPromptFormat(PromptFormat):
 
 
 def render_question(question: str, template: str, tokenizer: "PreTrainedTokenizerBase", chat: bool) -> list[int]:
-    """`reasoning`: the instruction and the question, as the chat template's user turn when `chat` and the
-    tokenizer has one (generation prompt included), else as plain text. `direct` (tiny base models):
-    `Question: ...\\nAnswer:`, for the model to continue."""
-    if check_template(template) == "direct":
-        return _encode(tokenizer, f"Question: {question}\nAnswer:")
+    """Any boxed template (the paper's v0-v6 are next-token instructions, so for a question they all mean
+    this): the QA instruction and the question, as the chat template's user turn when `chat` and the
+    tokenizer has one (generation prompt included), else as plain text. `direct` (tiny base models): the
+    question text itself, which the model continues, as it continues a context for next-token tasks."""
+    if check_template(template) == DIRECT:
+        return _encode(tokenizer, question)
     text = f"{QA_INSTRUCTION}\n\n{question}"
     if chat and getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
