@@ -66,7 +66,7 @@ def read_qa_tasks(path: str, split: str, qa: "QAConfig", max_records: int | None
     """Every record of a .jsonl / .parquet file or Hugging Face dataset as a QA task (the first `max_records`)."""
     if qa.answer_format not in ANSWER_FORMATS:
         raise RptError(f"data.qa.answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {qa.answer_format!r}")
-    rows = _rows(path, split, qa.subset)
+    rows = read_rows(path, split, qa.subset)
     if max_records is not None:
         rows = rows[:max_records]
     tasks = [_task(i, row, qa, f"{path} record {i + 1}") for i, row in enumerate(rows)]
@@ -94,13 +94,13 @@ def reference_of(answer: Any, qa: "QAConfig", where: str) -> tuple[str, ...]:
 
 
 def _task(index: int, row: Any, qa: "QAConfig", where: str) -> QATask:
-    question = _field(row, qa.question_field, where)
+    question = field_at(row, qa.question_field, where)
     if not isinstance(question, str) or not question.strip():
         raise RptError(f"{where}: {qa.question_field} is not a non-empty string")
-    return QATask(index, question, reference_of(_field(row, qa.answer_field, where), qa, where))
+    return QATask(index, question, reference_of(field_at(row, qa.answer_field, where), qa, where))
 
 
-def _field(row: Any, dotted: str, where: str) -> Any:
+def field_at(row: Any, dotted: str, where: str) -> Any:
     """`row[a][b][0]...` for the dotted path `a.b.0`."""
     value = row
     for part in dotted.split("."):
@@ -111,7 +111,8 @@ def _field(row: Any, dotted: str, where: str) -> Any:
     return value
 
 
-def _rows(path: str, split: str, subset: str | None) -> list[Any]:
+def read_rows(path: str, split: str, subset: str | None) -> list[Any]:
+    """The records of a .jsonl / .parquet file, or of a Hugging Face dataset's split (and configuration)."""
     from rpt.data.corpus import _parquet_rows, _read_text
 
     file = Path(path).expanduser()

@@ -47,19 +47,19 @@ class MCQuestion:
 
 def read_questions(cfg: "DictConfig") -> list[MCQuestion]:
     """The questions of eval.mc.path (a .jsonl / .parquet file or a Hugging Face dataset), the first eval.mc.max_questions."""
-    from rpt.data.qa import _field, _rows
+    from rpt.data.qa import field_at, read_rows
 
     mc = cfg.eval.mc
-    rows = _rows(str(mc.path), mc.split, mc.subset)[: mc.max_questions]
+    rows = read_rows(str(mc.path), mc.split, mc.subset)[: mc.max_questions]
     questions = []
     for i, row in enumerate(rows):
         where = f"{mc.path} record {i + 1}"
-        options = tuple(str(o) for o in _field(row, mc.options_field, where))
+        options = tuple(str(o) for o in field_at(row, mc.options_field, where))
         if not 2 <= len(options) <= len(LETTERS):
             raise RptError(f"{where}: {len(options)} options; a question needs 2 to {len(LETTERS)}")
-        category = str(_field(row, mc.category_field, where)) if mc.category_field else "all"
-        questions.append(MCQuestion(str(_field(row, mc.question_field, where)), options,
-                                    _answer_index(_field(row, mc.answer_field, where), len(options), where), category))
+        category = str(field_at(row, mc.category_field, where)) if mc.category_field else "all"
+        questions.append(MCQuestion(str(field_at(row, mc.question_field, where)), options,
+                                    _answer_index(field_at(row, mc.answer_field, where), len(options), where), category))
     if not questions:
         raise RptError(f"no questions in {mc.path}")
     return questions

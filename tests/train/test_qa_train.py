@@ -89,3 +89,22 @@ def test_paper_rl_reads_skywork_records_into_256_train_and_200_held_out_question
     assert not {t.question for t in train_questions} & {t.question for t in data.val_tasks}
     task = train_questions[0]
     assert task.references == (str(int(task.question.split()[2]) ** 2),)
+
+
+def test_qa_run_resumes_where_it_stopped(train_args, tmp_path, pretrained_dir):
+    """k steps + resume + k steps on questions ends with the weights of 2k straight steps (which moved)."""
+    from safetensors.torch import load_file
+
+    from rpt.train.run import export
+
+    torch.set_num_threads(1)
+    common = ("data.kind=qa", f"data.path={qa_file(tmp_path / 'q.jsonl')}", "sampling.max_tokens=3",
+              "reward.name=tests.train.fake_rewards.SpaceReward", "trainer.val_tasks=4")  # a reward with signal
+    straight = train(load_config(train_args(*common, "trainer.max_steps=2", run="straight")))
+    train(load_config(train_args(*common, "trainer.max_steps=1", run="resumed")))
+    resumed = train(load_config(train_args(*common, "trainer.max_steps=2", "run.resume=last", run="resumed")))
+    a = load_file(export(straight.run_dir, tmp_path / "a") / "model.safetensors")
+    b = load_file(export(resumed.run_dir, tmp_path / "b") / "model.safetensors")
+    start = load_file(pretrained_dir / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], start[k]) for k in a)
