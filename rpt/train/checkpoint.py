@@ -77,6 +77,15 @@ def resolve_resume(resume: str | None, run_dir: Path) -> tuple[Path, Path | None
     return path.resolve().parent.parent, path.resolve()
 
 
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run needs a new or empty folder: reusing one would mix two runs' config, metrics and checkpoints."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RptError(f"run.dir {run_dir} is a file, not a folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise RptError(f"run.dir {run_dir} is not empty: resume=last continues the run in it; "
+                       "a new run needs a new run.dir")
+
+
 def find_checkpoint(source: str | Path) -> tuple[Path, Path]:
     """(run directory, checkpoint) for a run directory (its newest checkpoint) or a checkpoint path."""
     path = Path(source).expanduser()

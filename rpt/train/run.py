@@ -26,7 +26,7 @@ from rpt.data.prompts import check_template
 from rpt.errors import RptError
 from rpt.files import write_text_atomic
 from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
-from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, find_checkpoint, resolve_resume
+from rpt.train.checkpoint import StepCheckpoint, check_new_run_dir, checkpoint_step, find_checkpoint, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
 
 
@@ -52,19 +52,21 @@ def train(cfg: DictConfig) -> TrainResult:
     launched_by = os.environ.get(RUN_DIR_ENV)
     run_dir, resume_from = resolve_resume(cfg.run.resume, Path(launched_by or cfg.run.dir).expanduser())
     cfg.run.dir = str(run_dir)
-    if rank_zero_only.rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", resolved_yaml(cfg))
-        if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
-            truncate_metrics(run_dir / METRICS_CSV, done)
+    if launched_by is None and resume_from is None and rank_zero_only.rank == 0:
+        check_new_run_dir(run_dir)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
     from rpt.train.data import TaskDataModule
     from rpt.train.module import GRPOModule
 
+    # everything that can reject the config (corpus, filter, scores, plugins) runs before the run
+    # folder and the W&B run exist, so a corrected command can start the same run.dir again
     tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.policy)
     data = TaskDataModule(cfg, tokenizer)
+    data.setup("fit")
     module = GRPOModule(cfg, tokenizer)
+    if rank_zero_only.rank == 0:
+        start_run_dir(run_dir, cfg, resume_from)
     checkpoints = StepCheckpoint(run_dir, cfg.trainer.ckpt_every)
     trainer = build_trainer(cfg, run_dir, checkpoints)
     with warnings.catch_warnings():
@@ -80,6 +82,17 @@ def train(cfg: DictConfig) -> TrainResult:
     finish_wandb(trainer.loggers)  # after a crash W&B's own exit hook closes the run, marked failed
     metrics_csv = run_dir / METRICS_CSV
     return TrainResult(run_dir, (run_dir / "checkpoints" / "last.ckpt").resolve(), metrics_csv, last_values(metrics_csv))
+
+
+def start_run_dir(run_dir: Path, cfg: DictConfig, resume_from: Path | None) -> None:
+    """Create the run folder with its config.yaml; a resumed run's metrics lose the steps it redoes."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", resolved_yaml(cfg))
+    except OSError as err:
+        raise RptError(f"cannot write the run folder {run_dir}: {err.strerror or err}") from None
+    if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
+        truncate_metrics(run_dir / METRICS_CSV, done)
 
 
 def expand_shorthands(overrides: list[str]) -> list[str]:
