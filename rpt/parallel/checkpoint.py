@@ -145,6 +145,19 @@ def _swap_in(staging: Path, out: Path, old: Path) -> None:
         raise
 
 
+def check_readable(checkpoint: Path) -> None:
+    """Raise RptError unless `checkpoint` (a `.ckpt` file or a sharded folder) can be opened; reads no tensor data."""
+    if checkpoint.is_dir():
+        import torch.distributed.checkpoint as dcp
+
+        try:
+            dcp.FileSystemReader(checkpoint).read_metadata()
+        except Exception as err:  # missing or damaged .metadata
+            raise RptError(f"{checkpoint} is not a readable sharded checkpoint: {_first_line(err)}") from None
+    else:
+        load_checkpoint_file(checkpoint)
+
+
 def load_checkpoint_file(checkpoint: Path) -> dict:
     """A `.ckpt` file's contents (tensors memory-mapped); RptError when it is truncated or not a checkpoint."""
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from rpt.data.corpus import resolve_model_path
 from rpt.errors import RptError
@@ -39,7 +40,7 @@ def load_causal_lm(name_or_path: str, dtype: str = "auto", device: torch.device 
     source = resolve_model_path(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype, device))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:  # SafetensorError: a truncated or damaged weights file
         raise RptError(f"cannot load model {name_or_path!r}: {str(err).splitlines()[0]}") from None
     return model.to(device).eval()
 

@@ -26,8 +26,10 @@ from rpt.data.prompts import check_template
 from rpt.errors import RptError
 from rpt.files import write_text_atomic
 from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
+from rpt.parallel.checkpoint import check_readable
 from rpt.train.checkpoint import StepCheckpoint, check_new_run_dir, checkpoint_step, find_checkpoint, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
+from rpt.train.policy import check_weight_files
 
 
 RUN_DIR_ENV = "RPT_RUN_DIR"  # the run directory, handed to the processes Lightning launches
@@ -54,6 +56,9 @@ def train(cfg: DictConfig) -> TrainResult:
     cfg.run.dir = str(run_dir)
     if launched_by is None and resume_from is None and rank_zero_only.rank == 0:
         check_new_run_dir(run_dir)
+    if resume_from is not None:
+        check_readable(resume_from)
+    check_weight_files(cfg.model.policy)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
     from rpt.train.data import TaskDataModule

@@ -65,3 +65,25 @@ def test_run_dir_on_a_read_only_file_system_is_a_one_line_error(train_args, tmp_
     monkeypatch.setattr(Path, "mkdir", read_only)
     assert main(["train", *train_args()]) == 2
     assert "Read-only file system" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random"])
+def test_resume_from_a_damaged_checkpoint_is_a_one_line_error(train_args, tmp_path, capsys, damage):
+    assert main(["train", *train_args("trainer.max_steps=1")]) == 0
+    ckpt = (tmp_path / "run" / "checkpoints" / "last.ckpt").resolve()
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2] if damage == "truncated" else bytes(range(256)) * 64)
+    capsys.readouterr()
+    assert main(["train", *train_args("trainer.max_steps=2", "resume=last")]) == 2
+    assert "step-000001.ckpt" in one_line_error(capsys)
+
+
+def test_a_truncated_policy_weights_file_is_a_one_line_error_before_the_run_folder(train_args, pretrained_dir, tmp_path, capsys):
+    import shutil
+
+    broken = shutil.copytree(pretrained_dir, tmp_path / "broken")
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert main(["train", *train_args(f"model.policy={broken}")]) == 2
+    assert "model.safetensors" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
