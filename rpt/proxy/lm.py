@@ -10,10 +10,11 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
+from rpt.config import DTYPE_NAMES
 from rpt.data.corpus import resolve_model_path
 from rpt.errors import RptError
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 #: Weight files larger than this are fingerprinted by size and three samples, not read whole.
 FULL_HASH_BYTES = 64 * 2**20
 SAMPLE_BYTES = 4 * 2**20
