@@ -333,6 +333,7 @@ class RootConfig:
 ConfigStore.instance().store(name="rpt_schema", node=RootConfig)
 
 GROUPS = ("model", "data", "reward", "filter", "rollout", "strategy", "trainer", "experiment")
+PLUGIN_GROUPS = ("reward", "filter", "rollout")  # free-form groups: the options of the chosen plugin
 
 
 def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = CONFIG_DIR) -> DictConfig:
@@ -340,6 +341,7 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = 
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
             cfg = compose(config_name="config", overrides=list(overrides))
+            _reset_switched_plugins(cfg, list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
         raise RptError(_explain(err, config_dir)) from None
     try:
@@ -347,6 +349,21 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = 
     except OmegaConfBaseException as err:  # an interpolation that does not resolve
         raise RptError(" ".join(str(err).split()).split(" full_key:")[0]) from None
     return cfg
+
+
+def _reset_switched_plugins(cfg: DictConfig, overrides: list[str]) -> None:
+    """A plugin group switched on the command line (`filter=all`) holds that option's keys and the
+    command line's own `filter.*` overrides only: keys an experiment set for the option it chose
+    (the demo's `filter.threshold`) belong to that option and are not carried over to another."""
+    switched = {o.partition("=")[0] for o in overrides} & set(PLUGIN_GROUPS)
+    if not switched or not any(o.startswith("experiment=") for o in overrides):
+        return
+    chosen_by_experiment = compose(config_name="config", overrides=[o for o in overrides if o.partition("=")[0] not in switched])
+    own = [o for o in overrides if re.split(r"[.=]", o.lstrip("+~"), maxsplit=1)[0] in switched]
+    fresh = compose(config_name="config", overrides=own)
+    for group in switched:
+        if chosen_by_experiment[group].get("name") != cfg[group].get("name"):
+            cfg[group] = fresh[group]
 
 
 def require(cfg: DictConfig, *keys: str) -> None:
