@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import string
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from rpt.config import DataConfig
+
+log = logging.getLogger(__name__)
 
 TOKENIZE_BATCH = 256
 CACHE_VERSION = 1
@@ -124,6 +127,8 @@ def split_documents(n_docs: int, val_fraction: float, seed: int) -> tuple[np.nda
     n_val = int(round(n_docs * val_fraction))
     if val_fraction > 0 and n_val == 0 and n_docs > 1:
         n_val = 1
+    if val_fraction > 0 and n_docs == 1:
+        log.warning("the corpus has one document: none is held out, so validation is skipped")
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
@@ -148,10 +153,13 @@ def _read_txt(path: Path) -> list[str]:
 
 
 def _read_text(path: Path) -> str:
+    data = path.read_bytes()
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise RptError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise RptError(f"{path}:{line}: not UTF-8 text (byte {column} of the line: {err.reason})") from None
 
 
 def _read_records(rows: Any, data: "DataConfig", source: str) -> list[str]:

@@ -45,7 +45,12 @@ class StepCheckpoint(Callback):
             self.dirpath.mkdir(parents=True, exist_ok=True)
             _remove(staging)
         trainer.strategy.barrier("rpt-checkpoint-start")
-        trainer.save_checkpoint(staging)
+        try:
+            trainer.save_checkpoint(staging)
+        except BaseException:  # Ctrl-C or a full disk mid-write: leave no half-written file behind
+            if trainer.is_global_zero:
+                _remove(staging)
+            raise
         if trainer.is_global_zero:
             _remove(final)
             os.replace(staging, final)

@@ -73,6 +73,7 @@ class GRPOModule(LightningModule):
         self._rng_to_restore: dict[str, Any] | None = None
         self._plugins_ready = False
         self._update_loss: torch.Tensor | float = 0.0
+        self._earlier_optimizer_steps = 0
 
     # ---------------------------------------------------------------- setup
     def configure_model(self) -> None:
@@ -299,8 +300,10 @@ class GRPOModule(LightningModule):
         left out, so a resumed run may also be longer (a larger trainer.max_steps) than the first."""
         checkpoint["rpt"] = {"next_step": self.next_step, "rng": _rng_state()}
         checkpoint.pop("loops", None)
+        checkpoint["global_step"] = self._earlier_optimizer_steps + self.trainer.global_step  # over all sessions
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._earlier_optimizer_steps = checkpoint.get("global_step", 0)  # the loops restart at 0 on resume
         state = checkpoint["rpt"]
         self.next_step = state["next_step"]
         self._rng_to_restore = state["rng"]  # applied when training starts, after Lightning's own setup

@@ -79,6 +79,10 @@ def train(cfg: DictConfig) -> TrainResult:
         os.environ[RUN_DIR_ENV] = str(run_dir)
         try:
             trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+        except SystemExit:  # Lightning turns Ctrl-C into exit(1) after its shutdown; rpt exits 130 for it
+            if trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
         finally:
             if launched_by is None:
                 os.environ.pop(RUN_DIR_ENV, None)
