@@ -22,7 +22,8 @@ def schema_fields(schema=RootConfig, prefix=""):
 
 NOT_OPTIONS = {"model.policy", "model.tokenizer", "model.proxy", "data.path", "data.field", "data.format", "data.split",
                "data.scores", "data.cache_dir", "run.dir", "run.resume", "logger.wandb.project", "logger.wandb.entity",
-               "trainer.accelerator", "eval.pattern_keywords", "sampling.stop", "eval.models", "eval.templates", "eval.scores"}
+               "trainer.accelerator", "eval.pattern_keywords", "sampling.stop", "eval.models", "eval.templates", "eval.scores",
+               "eval.difficulty_model"}
 
 
 def test_every_numeric_field_declares_its_range_and_every_option_its_choices():
@@ -92,6 +93,6 @@ def test_prompt_templates_are_checked_against_the_template_table(monkeypatch):
 
     with pytest.raises(RptError):
         load_config(["prompt.template=v9"])
-    monkeypatch.setattr(prompts, "TEMPLATES", (*prompts.TEMPLATES, "v9"))
+    monkeypatch.setattr(prompts, "TEMPLATE_NAMES", (*prompts.TEMPLATE_NAMES, "v9"))
     assert load_config(["prompt.template=v9"]).prompt.template == "v9"
 
