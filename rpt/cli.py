@@ -77,7 +77,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     """Write a run's (or one checkpoint's) policy as a Hugging Face folder."""
     from rpt.train.run import export
 
-    print(export(args.source, args.out_dir))
+    print(export(args.source, args.out_dir, force=args.force))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="GPUs per node when trainer.devices is not a number (default: 8)")
         if name == "export":
             p.add_argument("source", help="a run directory (its newest checkpoint) or a checkpoint")
-            p.add_argument("out_dir", help="the Hugging Face folder to write")
+            p.add_argument("out_dir", help="the Hugging Face folder to write (new or empty)")
+            p.add_argument("--force", action="store_true", help="replace OUT_DIR if it holds an earlier export")
         elif name != "plugins":
             if name in ("report", "patterns"):
                 p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (report: or `scaling RUN_DIR`)")

@@ -309,7 +309,7 @@ def _total(rows: list[tuple[str, float]]) -> float:
 
 def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInputs:
     """Read the run's shapes from its config (model.policy's config.json or a known name)."""
-    from rpt.parallel.sharding import STRATEGIES
+    from rpt.config import STRATEGIES
     from rpt.parallel.strategy import mesh_shape
 
     t, st, g = cfg.trainer, cfg.strategy, cfg.grpo

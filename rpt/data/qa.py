@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rpt.config import QA_ANSWER_FORMATS
 from rpt.data.prompts import DIRECT, PromptFormat, check_template
 from rpt.errors import RptError
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from rpt.config import QAConfig
 
 QA_INSTRUCTION = "Solve the following problem. Reason step by step, then write only the final answer inside \\boxed{}."
-ANSWER_FORMATS = ("text", "json_list")
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ def render_question(question: str, template: str, tokenizer: "PreTrainedTokenize
 
 def read_qa_tasks(path: str, split: str, qa: "QAConfig", max_records: int | None = None) -> list[QATask]:
     """Every record of a .jsonl / .parquet file or Hugging Face dataset as a QA task (the first `max_records`)."""
-    if qa.answer_format not in ANSWER_FORMATS:
-        raise RptError(f"data.qa.answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {qa.answer_format!r}")
+    if qa.answer_format not in QA_ANSWER_FORMATS:  # checked at compose time too; this guards the Python API
+        raise RptError(f"data.qa.answer_format must be one of {', '.join(QA_ANSWER_FORMATS)}, got {qa.answer_format!r}")
     rows = read_rows(path, split, qa.subset)
     if max_records is not None:
         rows = rows[:max_records]

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
+from rpt.config import DTYPE_NAMES
 from rpt.data.corpus import resolve_model_path
 from rpt.errors import RptError
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 #: Weight files larger than this are fingerprinted by size and three samples, not read whole.
 FULL_HASH_BYTES = 64 * 2**20
 SAMPLE_BYTES = 4 * 2**20
@@ -39,7 +41,7 @@ def load_causal_lm(name_or_path: str, dtype: str = "auto", device: torch.device 
     source = resolve_model_path(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype, device))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:  # SafetensorError: a truncated or damaged weights file
         raise RptError(f"cannot load model {name_or_path!r}: {str(err).splitlines()[0]}") from None
     return model.to(device).eval()
 

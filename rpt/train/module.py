@@ -40,6 +40,7 @@ from rpt.parallel.sharding import parallelize
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
 from rpt.registry import build
 from rpt.train.batch import Groups, RolloutBatch
+from rpt.train.guards import check_finite_update, checked_rewards
 from rpt.train.metrics import StepMetrics, mean_over_ranks
 from rpt.train.policy import load_policy
 
@@ -72,6 +73,8 @@ class GRPOModule(LightningModule):
         self._plugin_metrics: list[dict[str, float]] = []
         self._rng_to_restore: dict[str, Any] | None = None
         self._plugins_ready = False
+        self._update_loss: torch.Tensor | float = 0.0
+        self._earlier_optimizer_steps = 0
 
     # ---------------------------------------------------------------- setup
     def configure_model(self) -> None:
@@ -172,7 +175,7 @@ class GRPOModule(LightningModule):
         output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
         answers = [self.prompt.extract(text) for text in output.texts]
         result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
-        rewards = result.values.detach().float().cpu()
+        rewards = checked_rewards(result, answers, self.cfg.reward.name)
         self._record_samples(self.train_metrics, "train", rewards, answers, output.response_ids)
         self._plugin_metrics.append({f"reward/{k}": v for k, v in result.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
@@ -211,6 +214,7 @@ class GRPOModule(LightningModule):
                     self.manual_backward(micro_loss)
                     loss += micro_loss.detach()
                 self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
+                self._update_loss = loss  # checked with the gradient norm before the optimizer step
                 self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
                 optimizer.step()  # gradients are clipped in on_before_optimizer_step
                 schedule.step()
@@ -237,6 +241,7 @@ class GRPOModule(LightningModule):
         """Clip the global gradient norm here: Lightning has unscaled the gradients by now."""
         max_norm = self.cfg.optim.grad_clip or float("inf")
         norm = clip_grad_norm_(self.policy.parameters(), max_norm)  # sharded grads on any mix of meshes
+        check_finite_update(self.next_step, self._update_loss, norm, data_parallel_group(self.trainer.strategy))
         self.train_metrics.update("train/grad_norm", norm)
 
     def _log_step(self) -> None:
@@ -277,7 +282,7 @@ class GRPOModule(LightningModule):
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
         output = self.rollout.generate(prompts, self._sampling_params(n=1, seed=seed))
         answers = [self.prompt.extract(text) for text in output.texts]
-        rewards = self.reward(answers, tasks, 1).values.detach().float().cpu()
+        rewards = checked_rewards(self.reward(answers, tasks, 1), answers, self.cfg.reward.name)
         self._record_samples(self.val_metrics, "val", rewards, answers, output.response_ids)
 
     def _greedy_next_token_correct(self, tasks: list[NTPTask]) -> torch.Tensor:
@@ -297,8 +302,10 @@ class GRPOModule(LightningModule):
         left out, so a resumed run may also be longer (a larger trainer.max_steps) than the first."""
         checkpoint["rpt"] = {"next_step": self.next_step, "rng": _rng_state()}
         checkpoint.pop("loops", None)
+        checkpoint["global_step"] = self._earlier_optimizer_steps + self.trainer.global_step  # over all sessions
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._earlier_optimizer_steps = checkpoint.get("global_step", 0)  # the loops restart at 0 on resume
         state = checkpoint["rpt"]
         self.next_step = state["next_step"]
         self._rng_to_restore = state["rng"]  # applied when training starts, after Lightning's own setup
