@@ -137,6 +137,7 @@ class TrainerConfig:
     devices: Any = "auto"  # Lightning: devices per node (strategy=single uses 1)
     num_nodes: int = 1
     precision: str = "32-true"  # Lightning: 32-true | bf16-mixed | bf16-true
+    peak_tflops: float | None = None  # one device's peak TFLOP/s for the logged MFU (perf/mfu); None = the GPU's dense bf16 spec, no MFU on CPU
 
 
 @dataclass

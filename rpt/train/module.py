@@ -18,6 +18,7 @@ precision, devices, strategy, logging and checkpoint I/O.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,7 @@ from rpt.registry import build
 from rpt.train.batch import Groups, RolloutBatch
 from rpt.train.metrics import StepMetrics, mean_over_ranks
 from rpt.train.policy import load_policy
+from rpt.train.timing import StepTimer, device_peak_flops, flops_per_token
 
 TRAIN_METRICS = (
     "reward", "accuracy", "format_error", "response_len",  # every sample drawn this step
@@ -71,6 +73,7 @@ class GRPOModule(LightningModule):
         self._plugin_metrics: list[dict[str, float]] = []
         self._rng_to_restore: dict[str, Any] | None = None
         self._plugins_ready = False
+        self.timer = StepTimer()
 
     # ---------------------------------------------------------------- setup
     def configure_model(self) -> None:
@@ -99,6 +102,7 @@ class GRPOModule(LightningModule):
             raise RptError(f"trainer.prompts_per_step={self.cfg.trainer.prompts_per_step} must be a multiple "
                            f"of the {ranks} data-parallel ranks")
         self._setup_plugins()
+        self.timer = StepTimer(flops_per_token(self.policy.config), device_peak_flops(self.device, self.cfg.trainer.peak_tflops))
 
     def _setup_plugins(self) -> None:
         if self._plugins_ready:
@@ -115,23 +119,26 @@ class GRPOModule(LightningModule):
     # ---------------------------------------------------------------- training
     def training_step(self, step: torch.Tensor | int, batch_idx: int) -> None:
         step = int(step)
+        self.timer.start()
         self.policy.eval()  # no dropout: the update must score tokens as the sampler did
         groups = self._collect(step)
         if len(groups):
             batch = RolloutBatch.from_groups(
                 groups, self._advantages(groups.rewards), self._pad_id, self.device
             )
-            self._score_before_update(batch)
+            with self.timer.phase("logprobs"):
+                self._score_before_update(batch)
             self._update(batch)
-            self._count_tokens(batch)
+            self._count_tokens(batch, groups)
         self.next_step = step + 1
         self._log_step()
         if self._validation_due():
             self.validate()
 
-    def _count_tokens(self, batch: RolloutBatch) -> None:
+    def _count_tokens(self, batch: RolloutBatch, groups: Groups) -> None:
         """Tokens through forward + backward this step (`ppo_epochs` passes over the batch): the D of 6·N·D."""
         local = (batch.prompt_mask.sum() + batch.response_mask.sum()).float() * self.cfg.grpo.ppo_epochs
+        self.timer.count("trained", groups.tokens() * self.cfg.grpo.ppo_epochs)  # counted on the host: no sync
         self.train_metrics.update("train/tokens", global_sum(local, data_parallel_group(self.trainer.strategy)))
 
     def _validation_due(self) -> bool:
@@ -168,10 +175,13 @@ class GRPOModule(LightningModule):
         n = self.cfg.sampling.n
         prompts = [render_prompt(t, self.cfg.prompt.template, self.tokenizer, self.cfg.prompt.chat) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
-        output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
-        answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
-        result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
-        rewards = result.values.detach().float().cpu()
+        with self.timer.phase("rollout"):
+            output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
+        self.timer.count("generated", sum(len(r) for r in output.response_ids))
+        with self.timer.phase("reward"):
+            answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
+            result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
+            rewards = result.values.detach().float().cpu()
         self._record_samples(self.train_metrics, "train", rewards, answers, output.response_ids)
         self._plugin_metrics.append({f"reward/{k}": v for k, v in result.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
@@ -201,19 +211,21 @@ class GRPOModule(LightningModule):
         optimizer, schedule = self.optimizers(), self.lr_schedulers()
         for _ in range(grpo.ppo_epochs):
             for mini in batch.split(grpo.mini_batches):
-                local_count = loss_normaliser(mini.response_mask, grpo.loss_agg)
-                normaliser = gradient_normaliser(local_count, data_parallel_group(self.trainer.strategy))
-                optimizer.zero_grad()
-                loss = 0.0
-                for micro in mini.chunks(grpo.micro_batch_size):
-                    micro_loss = self._micro_batch_loss(micro, normaliser)
-                    self.manual_backward(micro_loss)
-                    loss += micro_loss.detach()
-                self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
-                self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
-                optimizer.step()  # gradients are clipped in on_before_optimizer_step
-                schedule.step()
-                self.rollout.sync_weights(self._policy_weights())
+                with self.timer.phase("update"):
+                    local_count = loss_normaliser(mini.response_mask, grpo.loss_agg)
+                    normaliser = gradient_normaliser(local_count, data_parallel_group(self.trainer.strategy))
+                    optimizer.zero_grad()
+                    loss = 0.0
+                    for micro in mini.chunks(grpo.micro_batch_size):
+                        micro_loss = self._micro_batch_loss(micro, normaliser)
+                        self.manual_backward(micro_loss)
+                        loss += micro_loss.detach()
+                    self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
+                    self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
+                    optimizer.step()  # gradients are clipped in on_before_optimizer_step
+                    schedule.step()
+                with self.timer.phase("sync"):
+                    self.rollout.sync_weights(self._policy_weights())
 
     def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> torch.Tensor:
         grpo, mask = self.cfg.grpo, micro.response_mask
@@ -242,9 +254,12 @@ class GRPOModule(LightningModule):
         values = self.train_metrics.compute()
         values.update(mean_over_ranks(self._plugin_metrics))
         self._plugin_metrics.clear()
+        values.update(self.timer.finish())  # this rank's clock
         self.log_dict(values, on_step=True, on_epoch=False, sync_dist=False)
         # "step" is the loggers' x-axis: steps finished (validation before training is at 0)
         self.log("step", float(self.next_step), prog_bar=True, on_step=True, on_epoch=False)
+        eta = self.timer.eta_minutes(self.cfg.trainer.max_steps - self.next_step)
+        self.log("eta_min", eta, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         for name, short in (("train/reward", "reward"), ("train/accuracy", "acc")):
             if name in values:
                 self.log(short, values[name], prog_bar=True, logger=False, on_step=True, on_epoch=False)
@@ -257,6 +272,7 @@ class GRPOModule(LightningModule):
         Run by the module itself at absolute steps (0, every `trainer.val_every`, the last), so the
         schedule survives a resume; each rank evaluates its slice of the validation tasks.
         """
+        start = time.perf_counter()
         strategy = self.trainer.strategy
         rank, ranks = data_parallel_rank(strategy), data_parallel_size(strategy)
         tasks = self.trainer.datamodule.val_tasks
@@ -266,6 +282,7 @@ class GRPOModule(LightningModule):
             self._validate_batch(tasks[start : start + batch], index)
         values = self.val_metrics.compute()
         if values:
+            values["time/validation"] = time.perf_counter() - start
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.next_step)
 
