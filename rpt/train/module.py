@@ -6,7 +6,9 @@ One training step:
    score them with the reward plugin;
 3. with dynamic sampling on, drop groups whose rewards are all equal and draw more tasks until
    the step is full or `dynamic_sampling.max_tries` extra draws are spent;
-4. group-relative advantages; old (and reference) log-probs from the policy before the update;
+4. group-relative advantages; old (and reference) log-probs from the policy before the update
+   (on-policy, with one epoch and one mini-batch and nothing else to score, the update's own
+   forward gives them: the ratio is 1 and the gradient the same, one pass fewer);
 5. `grpo.ppo_epochs` x `grpo.mini_batches` optimizer steps, each accumulating micro-batches of
    `grpo.micro_batch_size` sequences whose loss is normalised by the count over the whole
    mini-batch (all micro-batches, all ranks); after each optimizer step the rollout engine
@@ -126,8 +128,9 @@ class GRPOModule(LightningModule):
             batch = RolloutBatch.from_groups(
                 groups, self._advantages(groups.rewards), self._pad_id, self.device
             )
-            with self.timer.phase("logprobs"):
-                self._score_before_update(batch)
+            if not self._old_logprobs_from_update():
+                with self.timer.phase("logprobs"):
+                    self._score_before_update(batch)
             self._update(batch)
             self._count_tokens(batch, groups)
         self.next_step = step + 1
@@ -191,6 +194,12 @@ class GRPOModule(LightningModule):
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)
 
+    def _old_logprobs_from_update(self) -> bool:
+        """The on-policy fast path: one optimizer step on samples of the current weights, no reference
+        and no TIS (both need log-probs before the update), so the update's forward scores them."""
+        grpo = self.cfg.grpo
+        return grpo.ppo_epochs == 1 and grpo.mini_batches == 1 and self.reference is None and grpo.tis_cap is None
+
     @torch.no_grad()
     def _score_before_update(self, batch: RolloutBatch) -> None:
         """Old log-probs (and policy entropy) from the current policy, reference log-probs if any."""
@@ -198,11 +207,15 @@ class GRPOModule(LightningModule):
         for micro in batch.chunks(self.cfg.grpo.micro_batch_size):
             logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=True)
             self.train_metrics.update_masked("train/entropy", entropy, micro.response_mask)
-            old.append(_pad_to(logprobs, batch.response_ids.shape[1]))
+            old.append(logprobs)
+            self.timer.count("scored", micro.prompt_mask.shape[0] * (micro.prompt_mask.shape[1] + micro.response_mask.shape[1]))
             if self.reference is not None:
                 ref.append(_pad_to(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
-        batch.old_logprobs = torch.cat(old)
+        batch.old_logprobs = torch.cat([_pad_to(o, batch.response_ids.shape[1]) for o in old])
         batch.ref_logprobs = torch.cat(ref) if ref else None
+        self._log_logprob_gap(batch)
+
+    def _log_logprob_gap(self, batch: RolloutBatch) -> None:
         gap = logprob_gap_metrics(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask, self.cfg.grpo.tis_cap)
         self._plugin_metrics.append({f"off_policy/{k}": v for k, v in gap.items()})  # engine vs policy
 
@@ -215,11 +228,15 @@ class GRPOModule(LightningModule):
                     local_count = loss_normaliser(mini.response_mask, grpo.loss_agg)
                     normaliser = gradient_normaliser(local_count, data_parallel_group(self.trainer.strategy))
                     optimizer.zero_grad()
-                    loss = 0.0
+                    loss, fresh = 0.0, []
                     for micro in mini.chunks(grpo.micro_batch_size):
-                        micro_loss = self._micro_batch_loss(micro, normaliser)
+                        micro_loss, logprobs = self._micro_batch_loss(micro, normaliser)
                         self.manual_backward(micro_loss)
                         loss += micro_loss.detach()
+                        fresh.append(_pad_to(logprobs, mini.response_ids.shape[1]))
+                    if mini.old_logprobs is None:  # the fast path: the update's forward scored the samples
+                        mini.old_logprobs = torch.cat(fresh)
+                        self._log_logprob_gap(mini)
                     self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
                     self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
                     optimizer.step()  # gradients are clipped in on_before_optimizer_step
@@ -227,22 +244,27 @@ class GRPOModule(LightningModule):
                 with self.timer.phase("sync"):
                     self.rollout.sync_weights(self._policy_weights())
 
-    def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> torch.Tensor:
-        grpo, mask = self.cfg.grpo, micro.response_mask
-        logprobs, _ = self._logprobs(self.policy, micro)
+    def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This micro-batch's loss, and its log-probs (detached). Without old log-probs (the fast
+        path) they are this forward's own, detached: ratio 1, the same gradient as a separate pass."""
+        grpo, mask, metrics = self.cfg.grpo, micro.response_mask, self.train_metrics
+        on_policy = micro.old_logprobs is None
+        logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=on_policy)
+        old = logprobs.detach() if on_policy else micro.old_logprobs
+        if on_policy:
+            metrics.update_masked("train/entropy", entropy, mask)
         token_loss, clipped = clipped_policy_loss(
-            logprobs, micro.old_logprobs, micro.advantages[:, None], grpo.clip_low, grpo.clip_high, grpo.dual_clip
+            logprobs, old, micro.advantages[:, None], grpo.clip_low, grpo.clip_high, grpo.dual_clip
         )
         if grpo.tis_cap is not None:  # samples came from the engine: reweight towards the policy's distribution
-            token_loss = token_loss * truncated_is_weights(micro.old_logprobs, micro.rollout_logprobs, grpo.tis_cap)
-        metrics = self.train_metrics
+            token_loss = token_loss * truncated_is_weights(old, micro.rollout_logprobs, grpo.tis_cap)
         metrics.update_masked("train/clip_frac", clipped.float(), mask)
-        metrics.update_masked("train/approx_kl", kl_penalty(logprobs.detach(), micro.old_logprobs, "k3"), mask)
+        metrics.update_masked("train/approx_kl", kl_penalty(logprobs.detach(), old, "k3"), mask)
         if micro.ref_logprobs is not None:
             kl = kl_penalty(logprobs, micro.ref_logprobs, grpo.kl_estimator)
             metrics.update_masked("train/ref_kl", kl, mask)
             token_loss = token_loss + grpo.kl_coef * kl
-        return aggregate_loss(token_loss, mask, grpo.loss_agg, normaliser)
+        return aggregate_loss(token_loss, mask, grpo.loss_agg, normaliser), logprobs.detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the global gradient norm here: Lightning has unscaled the gradients by now."""
