@@ -121,7 +121,10 @@ def write_summary(seconds: float, load_start: float, load_end: float) -> Path:
     lines = ["# rpt benchmarks", "",
              f"`{COMMAND}` — {m.get('date')}, {m.get('cpu')}, {m.get('cores')} cores (shared with other jobs), "
              f"Python {m.get('python')}; {versions}.",
-             f"Last full run: {seconds / 60:.1f} min; 1-minute load average {load_start} at the start, {load_end} at the end.", ""]
+             "Seconds per part (each part's latest run): "
+             + ", ".join(f"{n} {p['seconds']:.0f} s ({p['machine']['date']})" for n, p in parts.items() if p)
+             + f"; the latest invocation took {seconds / 60:.1f} min, 1-minute load average {load_start} at its start, "
+             f"{load_end} at its end.", ""]
     for name, section in (("steps", steps_section), ("scaling", scaling_section), ("rollout", rollout_section),
                           ("memory", memory_section), ("parity", parity_section)):
         if parts[name]:
