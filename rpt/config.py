@@ -258,6 +258,7 @@ class TrainerConfig:
     devices: Any = "auto"  # Lightning: devices per node (strategy=single uses 1)
     num_nodes: int = num(1, ge=1)
     precision: str = one_of("32-true", PRECISIONS)  # Lightning: 32-true | bf16-mixed | bf16-true
+    peak_tflops: float | None = num(None, gt=0)  # one device's peak TFLOP/s for the logged MFU (perf/mfu); None = the GPU's dense bf16 spec, no MFU on CPU
 
 
 @dataclass

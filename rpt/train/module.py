@@ -6,7 +6,9 @@ One training step:
    score them with the reward plugin;
 3. with dynamic sampling on, drop groups whose rewards are all equal and draw more tasks until
    the step is full or `dynamic_sampling.max_tries` extra draws are spent;
-4. group-relative advantages; old (and reference) log-probs from the policy before the update;
+4. group-relative advantages; old (and reference) log-probs from the policy before the update
+   (on-policy, with one epoch and one mini-batch and nothing else to score, the update's own
+   forward gives them: the ratio is 1 and the gradient the same, one pass fewer);
 5. `grpo.ppo_epochs` x `grpo.mini_batches` optimizer steps, each accumulating micro-batches of
    `grpo.micro_batch_size` sequences whose loss is normalised by the count over the whole
    mini-batch (all micro-batches, all ranks); after each optimizer step the rollout engine
@@ -18,6 +20,7 @@ precision, devices, strategy, logging and checkpoint I/O.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +46,7 @@ from rpt.train.batch import Groups, RolloutBatch
 from rpt.train.guards import check_finite_update, checked_rewards
 from rpt.train.metrics import StepMetrics, mean_over_ranks
 from rpt.train.policy import load_policy
+from rpt.train.timing import StepTimer, device_peak_flops, flops_per_token
 
 TRAIN_METRICS = (
     "reward", "accuracy", "format_error", "response_len",  # every sample drawn this step
@@ -75,6 +79,7 @@ class GRPOModule(LightningModule):
         self._plugins_ready = False
         self._update_loss: torch.Tensor | float = 0.0
         self._earlier_optimizer_steps = 0
+        self.timer = StepTimer()
 
     # ---------------------------------------------------------------- setup
     def configure_model(self) -> None:
@@ -103,6 +108,7 @@ class GRPOModule(LightningModule):
             raise RptError(f"trainer.prompts_per_step={self.cfg.trainer.prompts_per_step} must be a multiple "
                            f"of the {ranks} data-parallel ranks")
         self._setup_plugins()
+        self.timer = StepTimer(flops_per_token(self.policy.config), device_peak_flops(self.device, self.cfg.trainer.peak_tflops))
 
     def _setup_plugins(self) -> None:
         if self._plugins_ready:
@@ -119,23 +125,27 @@ class GRPOModule(LightningModule):
     # ---------------------------------------------------------------- training
     def training_step(self, step: torch.Tensor | int, batch_idx: int) -> None:
         step = int(step)
+        self.timer.start()
         self.policy.eval()  # no dropout: the update must score tokens as the sampler did
         groups = self._collect(step)
         if len(groups):
             batch = RolloutBatch.from_groups(
                 groups, self._advantages(groups.rewards), self._pad_id, self.device
             )
-            self._score_before_update(batch)
+            if not self._old_logprobs_from_update():
+                with self.timer.phase("logprobs"):
+                    self._score_before_update(batch)
             self._update(batch)
-            self._count_tokens(batch)
+            self._count_tokens(batch, groups)
         self.next_step = step + 1
         self._log_step()
         if self._validation_due():
             self.validate()
 
-    def _count_tokens(self, batch: RolloutBatch) -> None:
+    def _count_tokens(self, batch: RolloutBatch, groups: Groups) -> None:
         """Tokens through forward + backward this step (`ppo_epochs` passes over the batch): the D of 6·N·D."""
         local = (batch.prompt_mask.sum() + batch.response_mask.sum()).float() * self.cfg.grpo.ppo_epochs
+        self.timer.count("trained", groups.tokens() * self.cfg.grpo.ppo_epochs)  # counted on the host: no sync
         self.train_metrics.update("train/tokens", global_sum(local, data_parallel_group(self.trainer.strategy)))
 
     def _validation_due(self) -> bool:
@@ -172,10 +182,13 @@ class GRPOModule(LightningModule):
         n = self.cfg.sampling.n
         prompts = [self.prompt.render(t) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
-        output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
-        answers = [self.prompt.extract(text) for text in output.texts]
-        result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
-        rewards = checked_rewards(result, answers, self.cfg.reward.name)
+        with self.timer.phase("rollout"):
+            output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
+        self.timer.count("generated", sum(len(r) for r in output.response_ids))
+        with self.timer.phase("reward"):
+            answers = [self.prompt.extract(text) for text in output.texts]
+            result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
+            rewards = checked_rewards(result, answers, self.cfg.reward.name)
         self._record_samples(self.train_metrics, "train", rewards, answers, output.response_ids)
         self._plugin_metrics.append({f"reward/{k}": v for k, v in result.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
@@ -185,6 +198,12 @@ class GRPOModule(LightningModule):
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)
 
+    def _old_logprobs_from_update(self) -> bool:
+        """The on-policy fast path: one optimizer step on samples of the current weights, no reference
+        and no TIS (both need log-probs before the update), so the update's forward scores them."""
+        grpo = self.cfg.grpo
+        return grpo.ppo_epochs == 1 and grpo.mini_batches == 1 and self.reference is None and grpo.tis_cap is None
+
     @torch.no_grad()
     def _score_before_update(self, batch: RolloutBatch) -> None:
         """Old log-probs (and policy entropy) from the current policy, reference log-probs if any."""
@@ -192,11 +211,15 @@ class GRPOModule(LightningModule):
         for micro in batch.chunks(self.cfg.grpo.micro_batch_size):
             logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=True)
             self.train_metrics.update_masked("train/entropy", entropy, micro.response_mask)
-            old.append(_pad_to(logprobs, batch.response_ids.shape[1]))
+            old.append(logprobs)
+            self.timer.count("scored", micro.prompt_mask.shape[0] * (micro.prompt_mask.shape[1] + micro.response_mask.shape[1]))
             if self.reference is not None:
                 ref.append(_pad_to(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
-        batch.old_logprobs = torch.cat(old)
+        batch.old_logprobs = torch.cat([_pad_to(o, batch.response_ids.shape[1]) for o in old])
         batch.ref_logprobs = torch.cat(ref) if ref else None
+        self._log_logprob_gap(batch)
+
+    def _log_logprob_gap(self, batch: RolloutBatch) -> None:
         gap = logprob_gap_metrics(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask, self.cfg.grpo.tis_cap)
         self._plugin_metrics.append({f"off_policy/{k}": v for k, v in gap.items()})  # engine vs policy
 
@@ -205,37 +228,48 @@ class GRPOModule(LightningModule):
         optimizer, schedule = self.optimizers(), self.lr_schedulers()
         for _ in range(grpo.ppo_epochs):
             for mini in batch.split(grpo.mini_batches):
-                local_count = loss_normaliser(mini.response_mask, grpo.loss_agg)
-                normaliser = gradient_normaliser(local_count, data_parallel_group(self.trainer.strategy))
-                optimizer.zero_grad()
-                loss = 0.0
-                for micro in mini.chunks(grpo.micro_batch_size):
-                    micro_loss = self._micro_batch_loss(micro, normaliser)
-                    self.manual_backward(micro_loss)
-                    loss += micro_loss.detach()
-                self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
-                self._update_loss = loss  # checked with the gradient norm before the optimizer step
-                self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
-                optimizer.step()  # gradients are clipped in on_before_optimizer_step
-                schedule.step()
-                self.rollout.sync_weights(self._policy_weights())
+                with self.timer.phase("update"):
+                    local_count = loss_normaliser(mini.response_mask, grpo.loss_agg)
+                    normaliser = gradient_normaliser(local_count, data_parallel_group(self.trainer.strategy))
+                    optimizer.zero_grad()
+                    loss, fresh = 0.0, []
+                    for micro in mini.chunks(grpo.micro_batch_size):
+                        micro_loss, logprobs = self._micro_batch_loss(micro, normaliser)
+                        self.manual_backward(micro_loss)
+                        loss += micro_loss.detach()
+                        fresh.append(_pad_to(logprobs, mini.response_ids.shape[1]))
+                    if mini.old_logprobs is None:  # the fast path: the update's forward scored the samples
+                        mini.old_logprobs = torch.cat(fresh)
+                        self._log_logprob_gap(mini)
+                    self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
+                    self._update_loss = loss  # checked with the gradient norm before the optimizer step
+                    self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
+                    optimizer.step()  # gradients are clipped in on_before_optimizer_step
+                    schedule.step()
+                with self.timer.phase("sync"):
+                    self.rollout.sync_weights(self._policy_weights())
 
-    def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> torch.Tensor:
-        grpo, mask = self.cfg.grpo, micro.response_mask
-        logprobs, _ = self._logprobs(self.policy, micro)
+    def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This micro-batch's loss, and its log-probs (detached). Without old log-probs (the fast
+        path) they are this forward's own, detached: ratio 1, the same gradient as a separate pass."""
+        grpo, mask, metrics = self.cfg.grpo, micro.response_mask, self.train_metrics
+        on_policy = micro.old_logprobs is None
+        logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=on_policy)
+        old = logprobs.detach() if on_policy else micro.old_logprobs
+        if on_policy:
+            metrics.update_masked("train/entropy", entropy, mask)
         token_loss, clipped = clipped_policy_loss(
-            logprobs, micro.old_logprobs, micro.advantages[:, None], grpo.clip_low, grpo.clip_high, grpo.dual_clip
+            logprobs, old, micro.advantages[:, None], grpo.clip_low, grpo.clip_high, grpo.dual_clip
         )
         if grpo.tis_cap is not None:  # samples came from the engine: reweight towards the policy's distribution
-            token_loss = token_loss * truncated_is_weights(micro.old_logprobs, micro.rollout_logprobs, grpo.tis_cap)
-        metrics = self.train_metrics
+            token_loss = token_loss * truncated_is_weights(old, micro.rollout_logprobs, grpo.tis_cap)
         metrics.update_masked("train/clip_frac", clipped.float(), mask)
-        metrics.update_masked("train/approx_kl", kl_penalty(logprobs.detach(), micro.old_logprobs, "k3"), mask)
+        metrics.update_masked("train/approx_kl", kl_penalty(logprobs.detach(), old, "k3"), mask)
         if micro.ref_logprobs is not None:
             kl = kl_penalty(logprobs, micro.ref_logprobs, grpo.kl_estimator)
             metrics.update_masked("train/ref_kl", kl, mask)
             token_loss = token_loss + grpo.kl_coef * kl
-        return aggregate_loss(token_loss, mask, grpo.loss_agg, normaliser)
+        return aggregate_loss(token_loss, mask, grpo.loss_agg, normaliser), logprobs.detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the global gradient norm here: Lightning has unscaled the gradients by now."""
@@ -248,9 +282,12 @@ class GRPOModule(LightningModule):
         values = self.train_metrics.compute()
         values.update(mean_over_ranks(self._plugin_metrics))
         self._plugin_metrics.clear()
+        values.update(self.timer.finish())  # this rank's clock
         self.log_dict(values, on_step=True, on_epoch=False, sync_dist=False)
         # "step" is the loggers' x-axis: steps finished (validation before training is at 0)
         self.log("step", float(self.next_step), prog_bar=True, on_step=True, on_epoch=False)
+        eta = self.timer.eta_minutes(self.cfg.trainer.max_steps - self.next_step)
+        self.log("eta_min", eta, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         for name, short in (("train/reward", "reward"), ("train/accuracy", "acc")):
             if name in values:
                 self.log(short, values[name], prog_bar=True, logger=False, on_step=True, on_epoch=False)
@@ -263,6 +300,7 @@ class GRPOModule(LightningModule):
         Run by the module itself at absolute steps (0, every `trainer.val_every`, the last), so the
         schedule survives a resume; each rank evaluates its slice of the validation tasks.
         """
+        start = time.perf_counter()
         strategy = self.trainer.strategy
         rank, ranks = data_parallel_rank(strategy), data_parallel_size(strategy)
         tasks = self.trainer.datamodule.val_tasks
@@ -272,6 +310,7 @@ class GRPOModule(LightningModule):
             self._validate_batch(tasks[start : start + batch], index)
         values = self.val_metrics.compute()
         if values:
+            values["time/validation"] = time.perf_counter() - start
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.next_step)
 

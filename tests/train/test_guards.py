@@ -66,8 +66,8 @@ def test_a_non_finite_update_stops_before_the_optimizer_step(train_args, tmp_pat
         real = GRPOModule._micro_batch_loss
 
         def poisoned(self, micro, normaliser):
-            loss = real(self, micro, normaliser)
-            return loss * float("nan") if self.next_step == 1 else loss
+            loss, logprobs = real(self, micro, normaliser)
+            return (loss * float("nan") if self.next_step == 1 else loss), logprobs
 
         monkeypatch.setattr(GRPOModule, "_micro_batch_loss", poisoned)
     else:
