@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams
+from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams, full_weights
 from rpt.errors import RptError
 
 MISSING_VLLM = (
@@ -48,7 +48,7 @@ class VLLMRollout(Rollout):
         self.sleep = sleep
         self.sync_every = sync_every
         self.weight_version = 0  # pushes since setup: samples tagged with it show how stale they are
-        self.steps_since_push = 0  # optimizer steps (sync_weights calls) since the last push
+        self.steps_since_push = 0  # training steps (sync_weights calls) since the last push
         self._asleep: set[str] = set()
         self._llm: Any = None
         self._tokenizer: Any = None
@@ -87,7 +87,7 @@ class VLLMRollout(Rollout):
                 seed=0,  # `generate` seeds each call
             )
         if context.policy is not None:  # a resumed or pre-trained policy differs from its folder
-            self._push(full_weights(context.policy))
+            self._push(full_weights(context.policy, getattr(torch, engine_dtype(context))))
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
         """`params.n` samples per prompt, prompt-major, with the log-prob of each sampled token.
@@ -132,12 +132,13 @@ class VLLMRollout(Rollout):
         )
 
     def sync_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Push the policy's weights every `sync_every` calls (one call per optimizer step).
+        """Push the policy's weights every `sync_every` calls (the trainer calls once per training step,
+        right before the rollout, when the policy changed since the last call).
 
         `named_tensors` yields Hugging Face parameter names (`model.layers.0.mlp.up_proj.weight`) with
         full, unsharded tensors; it is consumed lazily, one tensor at a time, and only on the calls
         that push, so an FSDP2 policy can gather each parameter just before it is copied
-        (`full_weights(policy)` does that). A tied `lm_head.weight` is added when missing.
+        (`rpt.api.full_weights(policy, dtype)` does that). A tied `lm_head.weight` is added when missing.
         """
         self.steps_since_push += 1
         if self.steps_since_push % self.sync_every == 0:
@@ -163,18 +164,6 @@ class VLLMRollout(Rollout):
         if self._asleep:
             self._llm.wake_up(tags=sorted(self._asleep))
             self._asleep.clear()
-
-
-def full_weights(module: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """The module's state, one full tensor at a time: FSDP2 shards (DTensors) are gathered lazily.
-
-    Every rank of a sharded policy must consume this iterator in the same order (each gather is a
-    collective); at most one gathered parameter is alive at a time on the caller's side.
-    """
-    from torch.distributed.tensor import DTensor
-
-    for name, tensor in module.state_dict().items():
-        yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()
 
 
 def _with_tied_head(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
