@@ -77,8 +77,10 @@ class DataConfig:
 
 @dataclass
 class PromptConfig:
-    template: str = "reasoning"  # reasoning | direct
+    template: str = "v0"  # v0..v6 (the paper's, Appendix D; section 4 used v0) | rpt_reasoning (ours) | direct
     chat: bool = True  # wrap the prompt in the tokenizer's chat template when it has one
+    think: bool | None = None  # answers only after </think>; None = when the chat template's generation prompt opens <think>
+    max_tokens: int | None = None  # longest prompt in tokens (template included): the context's oldest tokens are dropped
 
 
 @dataclass
@@ -171,13 +173,14 @@ class EvalConfig:
     mode: str = "standard"  # standard: greedy next token | reasoning: think, answer, scored by the reward plugin
     models: list[str] = field(default_factory=list)  # models/checkpoints to evaluate (two are compared); [] = model.policy
     scores: str | None = None  # difficulty: `rpt score` artifact of the difficulty model; None = data.scores
+    difficulty_model: str | None = None  # the model whose entropy must define the buckets (checked against the scores); None = any
     buckets: dict[str, float] = field(default_factory=lambda: {"easy": 0.5, "medium": 1.0, "hard": 1.5})  # nested: entropy > value
     max_positions: int | None = 1000  # held-out positions evaluated (a seeded sample); None = all
     batch_size: int = 32  # positions per forward pass (standard mode) or per rollout call (reasoning)
     dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
     samples: int = 8  # reasoning: answers sampled per position (sampling.*); pass@1 is their mean reward
     patterns: bool = False  # reasoning: count reasoning-pattern keyword markers in the responses
-    pattern_keywords: str = "default"  # configs/patterns/<name>.yaml, or a path to such a file
+    pattern_keywords: str = "paper"  # configs/patterns/<name>.yaml (paper: Appendix E Table 9; rpt: ours) or a path to such a file
     templates: list[str] = field(default_factory=list)  # compare these prompt templates (Random@1, Pass@samples)
 
 

@@ -46,10 +46,11 @@ def test_no_room_for_one_sequence():
 
 
 def test_paper_14b_rollout_by_hand(capsys):
-    """0.5 x 80 GiB share - 27.5 GiB of bf16 weights = 12.5 GiB; 9344 tokens x 192 KiB = 1.71 GiB a
-    sequence -> 7 at once; 256 prompts / 8 ranks x 8 samples = 256 sequences -> 37 waves."""
+    """0.5 x 80 GiB share - 27.5 GiB of bf16 weights = 12.5 GiB; 12288 tokens (4096 prompt + 8192
+    response) x 192 KiB = 2.25 GiB a sequence -> 5 at once; 256 prompts / 8 ranks x 8 samples = 256
+    sequences -> 52 waves."""
     plan = estimate(plan_inputs(load_config(["experiment=paper_14b"]), gpu_gib=80, gpus_per_node=8)).rollout
-    assert (plan.at_once, plan.sequences, plan.waves) == (7, 256, 37)
+    assert (plan.at_once, plan.sequences, plan.waves) == (5, 256, 52)
     assert main(["plan", "experiment=paper_14b"]) == 0
     out = capsys.readouterr().out
-    assert "7 sequences of 9344 tokens at once" in out and "37 scheduling waves" in out and "warning" in out
+    assert "5 sequences of 12288 tokens at once" in out and "52 scheduling waves" in out and "warning" in out
