@@ -140,7 +140,8 @@ def test_torchrun_two_ranks_each_with_its_own_external_launcher_engine(train_arg
     args = train_args(*ENGINE, CHECKED, "strategy=fsdp", "strategy.param_dtype=float32", "trainer.devices=2",
                       "grpo.mini_batches=4", run="torchrun")
     records = tmp_path / "records"
-    env = {**os.environ, "RPT_RECORD_DIR": str(records), "OMP_NUM_THREADS": "1"}
+    root = str(Path(__file__).resolve().parents[2])  # the ranks import tests.vllm.recording
+    env = {**os.environ, "RPT_RECORD_DIR": str(records), "OMP_NUM_THREADS": "1", "PYTHONPATH": root}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(rpt), "train", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
