@@ -88,7 +88,7 @@ class VLLMRollout(Rollout):
                 raise RptError("rollout.sleep needs a GPU: vLLM's sleep mode is not supported on CPU; set rollout.sleep=false")
         self._tokenizer = context.tokenizer
         self._policy, self._push_dtype = context.policy, getattr(torch, engine_dtype(context))
-        launcher = self._launcher_args()
+        launcher = self._launcher_args(context.device)
         with _preserved_process_state(), _engine_errors():
             self._llm = vllm.LLM(
                 model=str(model_path),
@@ -107,12 +107,14 @@ class VLLMRollout(Rollout):
         if context.policy is not None:  # a resumed or pre-trained policy differs from its folder
             self._push(full_weights(context.policy, self._push_dtype))
 
-    def _launcher_args(self) -> dict[str, Any]:
+    def _launcher_args(self, device: torch.device) -> dict[str, Any]:
         """One engine per rank in a multi-process job: vLLM's external launcher, over the trainer's ranks.
 
-        The engine reuses the default process group torchrun or Lightning set up (RANK, LOCAL_RANK,
-        WORLD_SIZE, MASTER_ADDR/PORT are in the environment) and runs on `cuda:LOCAL_RANK`; vLLM
-        groups each `tensor_parallel_size` consecutive ranks into one engine.
+        The engine reuses the default process group the trainer set up and runs on `cuda:LOCAL_RANK`;
+        vLLM groups each `tensor_parallel_size` consecutive ranks into one engine. It reads RANK,
+        WORLD_SIZE and LOCAL_RANK from the environment, which torchrun sets but Lightning's own
+        launcher and SLURM do not (all of them): they are set here from the process group and the
+        rank's device, as TRL does.
         """
         import torch.distributed as dist
 
@@ -122,6 +124,8 @@ class VLLMRollout(Rollout):
             raise RptError(f"rollout.tensor_parallel_size={tp} must divide the {world} ranks")
         if world == 1:
             return {}
+        local = device.index if device.type == "cuda" and device.index is not None else os.environ.get("LOCAL_RANK", 0)
+        os.environ.update(RANK=str(dist.get_rank()), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
         if tp > 1:  # every rank takes part in creating every group; this rank keeps its own
             self._group, _ = dist.new_subgroups(group_size=tp)
         return {"distributed_executor_backend": "external_launcher", "tensor_parallel_size": tp}
