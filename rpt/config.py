@@ -60,7 +60,23 @@ class ModelConfig:
 
 
 @dataclass
+class QAConfig:
+    """Question-answer tasks (data.kind=qa, for RLVR after RPT): where question and answer are in a record."""
+
+    question_field: str = "question"  # dotted path into each record: "prompt.0.content" (Skywork-OR1)
+    answer_field: str = "answer"  # dotted path: "reward_model.ground_truth" (Skywork-OR1)
+    answer_marker: str | None = "####"  # the reference is the text after the field's last marker (GSM8K); null: all of it
+    answer_format: str = "text"  # text | json_list: the field holds a JSON list of accepted answers (Skywork-OR1)
+    subset: str | None = None  # Hugging Face dataset configuration ("main" for openai/gsm8k)
+    test_path: str | None = None  # held-out questions from another file/dataset; null: held out from data.path
+    test_split: str = "test"  # split of a Hugging Face test_path
+    train_size: int | None = None  # train on a seeded sample of this many questions (paper_rl: 256); null: all
+
+
+@dataclass
 class DataConfig:
+    kind: str = "ntp"  # ntp: next-token tasks from a corpus (RPT) | qa: question-answer tasks (data.qa, RLVR)
+    qa: QAConfig = field(default_factory=QAConfig)
     path: str = MISSING  # .jsonl | .txt | .parquet file, or a Hugging Face dataset name/folder
     field: str = "text"  # jsonl/parquet/HF column that holds the document text
     format: str | None = None  # instead of `field`: a format string over columns, "{question}\n{answer}"
@@ -169,7 +185,22 @@ class ScoreConfig:
 
 
 @dataclass
+class MCConfig:
+    """`rpt eval mc`: a multiple-choice set (MMLU-Pro's fields by default; SuperGPQA: answer_letter, discipline)."""
+
+    path: str | None = None  # .jsonl | .parquet file, or a Hugging Face dataset (TIGER-Lab/MMLU-Pro, m-a-p/SuperGPQA)
+    split: str = "test"  # split of a Hugging Face dataset (SuperGPQA: train)
+    subset: str | None = None  # Hugging Face dataset configuration
+    question_field: str = "question"
+    options_field: str = "options"  # a list of option texts, lettered A, B, ... in order
+    answer_field: str = "answer"  # the correct option's letter, or its index
+    category_field: str | None = "category"  # accuracy is reported per value; null: `all` only
+    max_questions: int | None = None  # the first N questions (quick looks); null: all
+
+
+@dataclass
 class EvalConfig:
+    mc: MCConfig = field(default_factory=MCConfig)
     mode: str = "standard"  # standard: greedy next token | reasoning: think, answer, scored by the reward plugin
     models: list[str] = field(default_factory=list)  # models/checkpoints to evaluate (two are compared); [] = model.policy
     scores: str | None = None  # difficulty: `rpt score` artifact of the difficulty model; None = data.scores

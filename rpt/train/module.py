@@ -27,7 +27,7 @@ from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
 
 from rpt.api import PluginContext, SamplingParams
-from rpt.data.prompts import PromptFormat
+from rpt.data.qa import TaskPromptFormat
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
 from rpt.grpo.advantages import group_advantages, informative_groups
@@ -59,7 +59,7 @@ class GRPOModule(LightningModule):
         self.automatic_optimization = False
         self.cfg = cfg
         self.tokenizer = tokenizer
-        self.prompt = PromptFormat.from_config(cfg.prompt, tokenizer)
+        self.prompt = TaskPromptFormat.from_config(cfg.prompt, tokenizer)
         self.policy: torch.nn.Module | None = None
         # the frozen reference stays out of the module tree: never optimized, never checkpointed
         object.__setattr__(self, "reference", None)
@@ -277,7 +277,8 @@ class GRPOModule(LightningModule):
                 logger.log_metrics(values, step=self.next_step)
 
     def _validate_batch(self, tasks: list[NTPTask], index: int) -> None:
-        self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
+        if isinstance(tasks[0], NTPTask):  # question-answer tasks have no next token to predict
+            self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
         prompts = [self.prompt.render(t) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
         self._push_weights()
