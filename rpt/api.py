@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from rpt.parallel.sharding import full_weights  # noqa: F401  (a rollout plugin pushes the policy with it)
+
 if TYPE_CHECKING:
     from rpt.data.tasks import NTPTask
 

@@ -21,7 +21,8 @@ The step's peak is held + the larger of the two backward moments. Attention is a
 a memory-efficient kernel (no sequence x sequence matrix). vLLM (rollout=vllm) holds
 `rollout.gpu_memory_utilization` of the GPU while awake; asleep (`rollout.sleep`) only an allowance
 for its CUDA context and graphs stays while the trainer steps, and the rollout phase (held state +
-awake share) is checked separately. benchmarks/plan_vs_measured.py checks the estimate against
+awake share) is checked separately, with how many sequences its KV cache holds at once and how
+many scheduling waves a step's rollout takes (`rpt.plan_rollout`). benchmarks/plan_vs_measured.py checks the estimate against
 measured peaks (benchmarks/results/plan_vs_measured.md).
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rpt.errors import RptError
+from rpt.plan_rollout import RolloutPlan, plan_rollout
 
 GIB = 1024**3
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -153,6 +155,9 @@ class PlanInputs:
     vllm_sleep: bool = False
     proxy: ModelShape | None = None  # reward=proxy_prob
     reference: bool = False  # grpo.kl_coef > 0: a frozen copy of the policy, sharded like it
+    prompts_per_rank: int = 1  # trainer.prompts_per_step / data-parallel ranks
+    samples: int = 1  # sampling.n
+    vllm_tensor_parallel: int = 1  # rollout.tensor_parallel_size: GPUs (local ranks) per engine
 
     @property
     def seq_len(self) -> int:
@@ -181,6 +186,7 @@ class MemoryPlan:
     late: list[tuple[str, float]] = field(default_factory=list)  # end of backward: gradients + a layer
     offloaded: list[tuple[str, float]] = field(default_factory=list)  # in CPU memory instead
     rollout_extra: float = 0.0  # vLLM's awake share, on top of the held state during rollouts
+    rollout: RolloutPlan | None = None  # rollout=vllm: sequences at once and waves per step
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -218,12 +224,22 @@ class MemoryPlan:
         lines.append(f"{'training step peak = held + max(start, end)':<56}{self.training_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
         if self.rollout_extra:
             lines.append(f"{'rollout peak = held + vLLM share':<56}{self.rollout_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
-        lines.append(f"host RAM   per node at start-up: {i.ranks_per_node} ranks x {s.params() * i.master_bytes / GIB:.1f} GiB "
-                     f"(each rank loads the whole policy in {i.master_dtype} before sharding)"
-                     + (f"; vLLM asleep keeps {i.ranks_per_node} x {s.params() * 2 / GIB:.1f} GiB of weights" if i.vllm_sleep and i.vllm_share else ""))
+        if self.rollout is not None:
+            lines += _render_rollout(self.rollout, i)
+        lines.append(f"host RAM   per node at start-up: {i.ranks_per_node} ranks x {self.host_load_bytes() / GIB:.1f} GiB "
+                     + ("(sharded loading: each rank reads only its shards from safetensors, plus one parameter in flight)"
+                        if i.strategy == "fsdp" else f"(each rank loads the whole policy in {i.master_dtype})"))
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"verdict    {'fits' if self.fits else 'does NOT fit'}" + ("" if self.fits else ": " + self._advice()))
         return "\n".join(lines)
+
+    def host_load_bytes(self) -> float:
+        """CPU memory one rank needs to load the policy: its shards (FSDP, from safetensors), else the whole model."""
+        i, s = self.inputs, self.inputs.shape
+        if i.strategy != "fsdp":
+            return s.params() * i.master_bytes
+        largest = s.vocab_size * s.hidden_size  # the embeddings (or LM head): the largest single parameter
+        return (s.params() / i.data_parallel + largest) * i.master_bytes
 
     def _advice(self) -> str:
         i = self.inputs
@@ -295,12 +311,30 @@ def _add_vllm(plan: MemoryPlan) -> None:
         plan.rollout_extra = awake - VLLM_ASLEEP_GIB * GIB
     else:
         plan.held.append((f"vLLM share ({i.vllm_share:g} x GPU, awake throughout)", awake))
+    plan.rollout = plan_rollout(
+        params=i.shape.params(), num_layers=i.shape.num_layers, num_kv_heads=i.shape.num_kv_heads,
+        head_dim=i.shape.head_dim, share_bytes=awake, sequence_tokens=i.seq_len, prompts_per_rank=i.prompts_per_rank,
+        samples=i.samples, tensor_parallel=i.vllm_tensor_parallel,
+    )
     weights = i.shape.params() * 2
     kv_per_sequence = 2 * i.shape.num_layers * i.shape.kv_dim * 2 * i.seq_len
     if weights + kv_per_sequence > awake:
         need = (weights + kv_per_sequence) / (i.gpu_gib * GIB)
         plan.notes.append(f"the vLLM share ({awake / GIB:.1f} GiB) cannot hold the bf16 weights ({weights / GIB:.1f} GiB) "
                           f"plus one sequence's KV cache; set rollout.gpu_memory_utilization >= {need:.2f}")
+
+
+def _render_rollout(r: RolloutPlan, i: PlanInputs) -> list[str]:
+    engine = "engine" if r.tensor_parallel == 1 else f"engine ({r.tensor_parallel} GPUs)"
+    lines = [
+        f"rollout    KV cache {r.kv_bytes_per_token / 1024:.0f} KiB/token per GPU (bf16); {r.kv_cache_bytes / GIB:.1f} GiB "
+        f"of the vLLM share left for it: {r.at_once} sequences of {r.sequence_tokens} tokens at once",
+        f"           {r.sequences} sequences per {engine} and step ({r.sequences // (i.samples * r.tensor_parallel)} prompts "
+        f"x {i.samples} samples{f' x {r.tensor_parallel} ranks' if r.tensor_parallel > 1 else ''}): "
+        + (f"{r.waves} scheduling waves" if r.waves else "cannot be scheduled"),
+    ]
+    warning = r.warning()
+    return lines + ([f"warning    {warning}"] if warning else [])
 
 
 def _total(rows: list[tuple[str, float]]) -> float:
@@ -345,6 +379,9 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
         proxy=ModelShape.from_config(read_model_config(cfg.model.proxy))
         if reward == "proxy_prob" and cfg.reward.get("scorer", "proxy") == "proxy" and cfg.model.proxy else None,
         reference=g.kl_coef > 0,
+        prompts_per_rank=max(t.prompts_per_step // dp, 1),
+        samples=cfg.sampling.n,
+        vllm_tensor_parallel=rollout.get("tensor_parallel_size", 1),
     )
 
 

@@ -17,6 +17,8 @@ outside it sees only this rank's shard of the root's parameters.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
@@ -103,6 +105,21 @@ def decoder_layers(model: PreTrainedModel) -> list[nn.Module]:
     if not layers:
         raise RptError(f"cannot find the decoder layers of {type(model).__name__} to shard (no _no_split_modules)")
     return layers
+
+
+def full_weights(module: nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """The module's state by name, one full tensor at a time, floating-point ones in `dtype` (None: as stored).
+
+    FSDP2 shards (DTensors) are cast on each rank *before* they are gathered, so pushing a float32
+    master copy to a bf16 engine moves half the bytes. Every rank of a sharded module must consume
+    the iterator in the same order (each gather is a collective); one gathered tensor is alive at a time.
+    """
+    from torch.distributed.tensor import DTensor
+
+    for name, tensor in module.state_dict().items():
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()
 
 
 def to_dtype(name: str | None) -> torch.dtype | None:

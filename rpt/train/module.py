@@ -11,8 +11,8 @@ One training step:
    forward gives them: the ratio is 1 and the gradient the same, one pass fewer);
 5. `grpo.ppo_epochs` x `grpo.mini_batches` optimizer steps, each accumulating micro-batches of
    `grpo.micro_batch_size` sequences whose loss is normalised by the count over the whole
-   mini-batch (all micro-batches, all ranks); after each optimizer step the rollout engine
-   gets the new weights.
+   mini-batch (all micro-batches, all ranks). The rollout engine gets the new weights once,
+   right before the next rollout.
 Optimization is manual (one rollout feeds several optimizer steps); Lightning runs the loop,
 precision, devices, strategy, logging and checkpoint I/O.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -39,13 +38,13 @@ from rpt.grpo.logprobs import left_pad, response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
 from rpt.grpo.off_policy import logprob_gap_metrics, truncated_is_weights
 from rpt.parallel.collectives import clip_grad_norm_, global_sum, gradient_normaliser
-from rpt.parallel.sharding import parallelize
+from rpt.parallel.sharding import full_weights, to_dtype
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
 from rpt.registry import build
 from rpt.train.batch import Groups, RolloutBatch
 from rpt.train.guards import check_finite_update, checked_rewards
 from rpt.train.metrics import StepMetrics, mean_over_ranks
-from rpt.train.policy import load_policy
+from rpt.train.policy import load_parallel_policy
 from rpt.train.timing import StepTimer, device_peak_flops, flops_per_token
 
 TRAIN_METRICS = (
@@ -80,18 +79,24 @@ class GRPOModule(LightningModule):
         self._update_loss: torch.Tensor | float = 0.0
         self._earlier_optimizer_steps = 0
         self.timer = StepTimer()
+        self._policy_version = self._pushed_version = 0  # optimizer steps taken / reflected in the engine
 
     # ---------------------------------------------------------------- setup
     def configure_model(self) -> None:
         """Load the policy (and, only with a KL term, the reference); shard them under FSDP."""
         if self.policy is not None:
             return
-        mesh = self.device_mesh
-        self.policy = parallelize(load_policy(self.cfg.model), self.cfg.strategy, mesh)
+        mesh, device = self.device_mesh, self._init_device()
+        self.policy = load_parallel_policy(self.cfg.model, self.cfg.strategy, mesh, device)
         if self.cfg.grpo.kl_coef > 0:
-            reference = load_policy(self.cfg.model).requires_grad_(False).eval()
-            reference = parallelize(reference, self.cfg.strategy, mesh)
-            object.__setattr__(self, "reference", reference)
+            reference = load_parallel_policy(self.cfg.model, self.cfg.strategy, mesh, device)
+            object.__setattr__(self, "reference", reference.requires_grad_(False).eval())
+
+    def _init_device(self) -> torch.device:
+        """Where sharded weights are materialised: the rank's device, or the CPU when they are offloaded there."""
+        if self.cfg.strategy.cpu_offload or self._trainer is None:
+            return torch.device("cpu")
+        return self.trainer.strategy.root_device
 
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.cfg.optim
@@ -182,6 +187,8 @@ class GRPOModule(LightningModule):
         n = self.cfg.sampling.n
         prompts = [self.prompt.render(t) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
+        with self.timer.phase("sync"):
+            self._push_weights()
         with self.timer.phase("rollout"):
             output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
         self.timer.count("generated", sum(len(r) for r in output.response_ids))
@@ -246,8 +253,7 @@ class GRPOModule(LightningModule):
                     self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
                     optimizer.step()  # gradients are clipped in on_before_optimizer_step
                     schedule.step()
-                with self.timer.phase("sync"):
-                    self.rollout.sync_weights(self._policy_weights())
+                    self._policy_version += 1
 
     def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """This micro-batch's loss, and its log-probs (detached). Without old log-probs (the fast
@@ -319,6 +325,7 @@ class GRPOModule(LightningModule):
             self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
         prompts = [self.prompt.render(t) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
+        self._push_weights()
         output = self.rollout.generate(prompts, self._sampling_params(n=1, seed=seed))
         answers = [self.prompt.extract(text) for text in output.texts]
         rewards = checked_rewards(self.reward(answers, tasks, 1), answers, self.cfg.reward.name)
@@ -396,10 +403,13 @@ class GRPOModule(LightningModule):
         dist.all_reduce(tensor, op=dist.ReduceOp.MIN, group=data_parallel_group(self.trainer.strategy))
         return int(tensor)
 
-    def _policy_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """The policy's weights by Hugging Face name, gathered one at a time when sharded (lazily)."""
-        for name, tensor in self.policy.state_dict().items():
-            yield name, (tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor).detach()
+    def _push_weights(self) -> None:
+        """Before a rollout: the engine gets the policy's weights if any optimizer step changed them since
+        the last push (once per rollout, however many mini-batches and epochs), gathered parameter by
+        parameter in the dtype the policy computes in (`strategy.param_dtype`, e.g. bf16)."""
+        if self._policy_version != self._pushed_version:
+            self.rollout.sync_weights(full_weights(self.policy, to_dtype(self.cfg.strategy.param_dtype)))
+            self._pushed_version = self._policy_version
 
     @property
     def _pad_id(self) -> int:

@@ -10,7 +10,8 @@ import torch
 
 from rpt.api import SamplingParams
 from rpt.errors import RptError
-from rpt.plugins.rollout.vllm import VLLMRollout, full_weights
+from rpt.api import full_weights
+from rpt.plugins.rollout.vllm import VLLMRollout
 
 pytestmark = pytest.mark.vllm
 
