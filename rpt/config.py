@@ -144,6 +144,7 @@ class WandbConfig:
     mode: str = "offline"  # online | offline | disabled
     project: str = "rpt"
     entity: str | None = None
+    group: str | None = None  # W&B run group (`rpt ablate` puts all its cells in one)
 
 
 @dataclass

@@ -36,6 +36,19 @@ def grouped_bars(groups: list[str], series: dict[str, list[float]], path: Path, 
     return _save(fig, path)
 
 
+def line_plot(series: dict[str, tuple[list[float], list[float]]], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """One line per named (x, y) series."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if series:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def plot_buckets(result: dict[str, Any], path: Path) -> Path:
     """Accuracy per difficulty bucket and model, with 95% intervals (from an eval.json)."""
     buckets = list(next(iter(result["models"].values()))["buckets"])

@@ -33,6 +33,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
             WandbLogger(
                 project=wandb.project,
                 entity=wandb.entity,
+                group=wandb.group,
                 name=run_dir.name,
                 id=_wandb_id(run_dir),
                 resume="allow",
