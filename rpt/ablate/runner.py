@@ -33,7 +33,7 @@ EVAL_DIR = "eval"
 def run_ablation(overrides: list[str], dry_run: bool = False) -> Path:
     """Train and evaluate every cell not done yet, then write the table; returns the ablation folder."""
     spec = parse_ablation(overrides)
-    root = Path(load_config(list(spec.base)).run.dir).expanduser()
+    root = Path(load_config([*spec.base, *(axis[0] for axis in spec.axes)]).run.dir).expanduser()
     cells = [(cell, cell_config(spec, cell, root)) for cell in spec.cells]  # every config is checked up front
     if dry_run:
         print(describe(spec, cells, root))
