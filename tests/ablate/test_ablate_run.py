@@ -97,23 +97,29 @@ def test_a_killed_ablation_resumes_without_redoing_finished_cells(train_args, tm
     assert (tmp_path / "ablation" / "ablation.md").exists()
 
 
-def test_another_grid_in_the_same_folder_is_refused(train_args, capsys):
-    args = train_args("trainer.max_steps=1", "reward=prefix_match,first_token", run="ablation")
-    root = Path(load_config(train_args(run="ablation")).run.dir)
+def _cheap_args(tmp_path: Path, *extra: str) -> list[str]:
+    """Overrides that compose (nothing is loaded before the first cell runs)."""
+    return ["model.policy=unused", "data.path=unused.jsonl", f"run.dir={tmp_path / 'ablation'}",
+            "logger.wandb.mode=disabled", *extra]
+
+
+def test_another_grid_in_the_same_folder_is_refused(tmp_path, capsys):
+    args = _cheap_args(tmp_path, "reward=prefix_match,first_token")
+    root = Path(load_config(_cheap_args(tmp_path)).run.dir)
     claim(root, parse_ablation(args))
-    assert main(["ablate", *train_args("reward=prefix_match,exact_match", run="ablation")]) == 2
+    assert main(["ablate", *_cheap_args(tmp_path, "reward=prefix_match,exact_match")]) == 2
     assert "holds another ablation" in capsys.readouterr().err
 
 
-def test_dry_run_prints_the_grid_and_runs_nothing(train_args, tmp_path, capsys):
-    assert main(["ablate", "--dry-run", *train_args("reward=prefix_match,first_token", "seeds=2", "baseline=ntp",
-                                                    run="ablation")]) == 0
+def test_dry_run_prints_the_grid_and_runs_nothing(tmp_path, capsys):
+    assert main(["ablate", "--dry-run", *_cheap_args(tmp_path, "reward=prefix_match,first_token", "seeds=2",
+                                                     "baseline=ntp")]) == 0
     out = capsys.readouterr().out
     assert "6 cells" in out and out.count("seed 1") == 3
     assert not (tmp_path / "ablation").exists()
 
 
-def test_a_bad_axis_value_fails_before_any_cell_runs(train_args, tmp_path, capsys):
-    assert main(["ablate", *train_args("reward=prefix_match,no_such_reward", run="ablation")]) == 2
+def test_a_bad_axis_value_fails_before_any_cell_runs(tmp_path, capsys):
+    assert main(["ablate", *_cheap_args(tmp_path, "reward=prefix_match,no_such_reward")]) == 2
     assert "unknown reward 'no_such_reward'" in capsys.readouterr().err
     assert not (tmp_path / "ablation").exists()
