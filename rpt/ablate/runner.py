@@ -49,7 +49,8 @@ def run_ablation(overrides: list[str], dry_run: bool = False) -> Path:
         evaluate_cell(cfg, cell)
     from rpt.ablate.table import write_outputs
 
-    return write_outputs(root, [(cell, Path(cfg.run.dir)) for cell, cfg in cells])
+    write_outputs(root, [(cell, Path(cfg.run.dir)) for cell, cfg in cells])
+    return root
 
 
 def cell_config(spec: AblationSpec, cell: Cell, root: Path) -> DictConfig:

@@ -34,7 +34,7 @@ def _column(metrics_csv: Path, column: str) -> list[float]:
 @pytest.mark.slow  # about a minute on 2 shared cores: ten runs and evaluations
 def test_a_2x2_grid_and_the_ntp_baseline_tabulate_their_own_logs(scored_args, tmp_path):
     torch.set_num_threads(1)
-    root = run_ablation(scored_args(*GRID)).parent
+    root = run_ablation(scored_args(*GRID))
     rows = _rows(root / "ablation.csv")
     names = ["reward=prefix_match filter=entropy", "reward=prefix_match filter=random",
              "reward=first_token filter=entropy", "reward=first_token filter=random", "baseline=ntp"]

@@ -39,7 +39,7 @@ def test_a_bad_option_is_refused():
 def test_the_example_reward_is_one_axis_value_of_an_ablation(train_args, tmp_path):
     torch.set_num_threads(1)
     root = run_ablation(train_args(f"reward.name=prefix_match,{NAME}", "trainer.max_steps=1", "eval.dtype=float32",
-                                   run="ablation")).parent
+                                   run="ablation"))
     with (root / "ablation.csv").open(newline="") as f:
         rows = {row["cell"]: row for row in csv.DictReader(f)}
     assert list(rows) == ["reward.name=prefix_match", f"reward.name={NAME}"]
