@@ -47,6 +47,7 @@ def run_ablation(overrides: list[str], dry_run: bool = False) -> Path:
         else:
             train_cell(cfg)
         evaluate_cell(cfg, cell)
+        print(time_left(cells), flush=True)
     from rpt.ablate.table import write_outputs
 
     write_outputs(root, [(cell, Path(cfg.run.dir)) for cell, cfg in cells])
@@ -159,24 +160,33 @@ def n_params(run_dir: Path) -> int:
 
 
 def describe(spec: AblationSpec, cells: list[tuple[Cell, DictConfig]], root: Path) -> str:
-    """The grid, what is done, and an estimate of the time left from the cells that finished."""
+    """The grid, which cells are done, and the time left."""
     lines = [f"ablation in {root}: {len(spec.axes)} axes, {spec.seeds} seed(s), "
              f"baseline {spec.baseline or 'none'}, {len(cells)} cells"]
-    done = []
     for cell, cfg in cells:
-        marker = Path(cfg.run.dir) / CELL_DONE
-        wall = json.loads(marker.read_text())["wall_s"] if marker.exists() else None
+        wall = finished_wall(cfg)
         t = cfg.trainer
         size = (f"{t.max_steps} steps x {t.prompts_per_step} prompts x {cfg.sampling.n} samples"
                 if cell.kind == "rpt" else "NTP for the RPT cells' mean FLOPs")
-        state = f"done in {wall:.0f}s" if wall is not None else "to run"
-        lines.append(f"  {cell.name}  seed {cell.seed}  ({size}; {state})")
-        if wall is not None:
-            done.append(wall)
-    left = sum(1 for cell, cfg in cells if not (Path(cfg.run.dir) / CELL_DONE).exists())
-    if done:
-        lines.append(f"estimated time left: {left} cells x {statistics.mean(done):.0f}s "
-                     f"(mean of the {len(done)} finished) = {left * statistics.mean(done) / 60:.1f} min, plus evaluation")
-    else:
-        lines.append(f"estimated time left: {left} cells; no cell has finished yet to time one by")
-    return "\n".join(lines)
+        lines.append(f"  {cell.name}  seed {cell.seed}  ({size}; {'to run' if wall is None else f'done in {wall:.0f}s'})")
+    return "\n".join([*lines, time_left(cells)])
+
+
+def finished_wall(cfg: DictConfig) -> float | None:
+    """The training wall time of a finished cell, None for one not finished."""
+    marker = Path(cfg.run.dir) / CELL_DONE
+    return json.loads(marker.read_text())["wall_s"] if marker.exists() else None
+
+
+def time_left(cells: list[tuple[Cell, DictConfig]]) -> str:
+    """Cells left times the mean training time of the finished ones of the same kind (RPT / NTP)."""
+    walls = {(cell.kind, cfg.run.dir): finished_wall(cfg) for cell, cfg in cells}
+    left = [kind for (kind, _), wall in walls.items() if wall is None]
+    if not left:
+        return "all cells done"
+    means = {kind: statistics.mean(w for (k, _), w in walls.items() if k == kind and w is not None)
+             for kind in set(left) if any(k == kind and w is not None for (k, _), w in walls.items())}
+    if len(means) < len(set(left)):
+        return f"{len(left)} cells left; the time left is known once one cell of each kind has finished"
+    seconds = sum(means[kind] for kind in left)
+    return f"{len(left)} cells left: about {seconds / 60:.1f} min of training (the finished cells' mean), plus evaluation"

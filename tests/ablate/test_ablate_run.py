@@ -123,3 +123,16 @@ def test_a_bad_axis_value_fails_before_any_cell_runs(tmp_path, capsys):
     assert main(["ablate", *_cheap_args(tmp_path, "reward=prefix_match,no_such_reward")]) == 2
     assert "unknown reward 'no_such_reward'" in capsys.readouterr().err
     assert not (tmp_path / "ablation").exists()
+
+
+def test_the_time_left_comes_from_the_finished_cells_of_each_kind(tmp_path, capsys):
+    args = _cheap_args(tmp_path, "reward=prefix_match,first_token,exact_match", "baseline=ntp")
+    assert main(["ablate", "--dry-run", *args]) == 0
+    assert "4 cells left; the time left is known once" in capsys.readouterr().out
+    root = tmp_path / "ablation" / "cells"
+    for folder, wall in (("reward=prefix_match", 60.0), ("reward=first_token", 120.0), ("baseline=ntp", 30.0)):
+        (root / folder / "seed-0").mkdir(parents=True)
+        (root / folder / "seed-0" / "cell.json").write_text(json.dumps({"wall_s": wall}))
+    assert main(["ablate", "--dry-run", *args]) == 0
+    out = capsys.readouterr().out
+    assert "done in 120s" in out and "1 cells left: about 1.5 min of training" in out  # (60 + 120) / 2 s
