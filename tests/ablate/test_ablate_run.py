@@ -136,3 +136,21 @@ def test_the_time_left_comes_from_the_finished_cells_of_each_kind(tmp_path, caps
     assert main(["ablate", "--dry-run", *args]) == 0
     out = capsys.readouterr().out
     assert "done in 120s" in out and "1 cells left: about 1.5 min of training" in out  # (60 + 120) / 2 s
+
+
+def test_every_cell_has_its_own_run_dir_and_seed_and_one_wandb_group(tmp_path):
+    from rpt.ablate.runner import cell_config
+    from rpt.train.loggers import build_loggers
+
+    args = _cheap_args(tmp_path, "reward=prefix_match,first_token", "seeds=2", "trainer.seed=10",
+                       "logger.wandb.mode=offline")
+    spec = parse_ablation(args)
+    configs = [cell_config(spec, cell, tmp_path / "ablation") for cell in spec.cells]
+    assert [c.run.dir for c in configs] == [
+        str(tmp_path / "ablation" / "cells" / f"reward={r}" / f"seed-{s}")
+        for r in ("prefix_match", "first_token") for s in (0, 1)]
+    assert [(c.reward.name, c.trainer.seed, c.sampling.seed) for c in configs] == [
+        ("prefix_match", 10, 0), ("prefix_match", 11, 1), ("first_token", 10, 0), ("first_token", 11, 1)]
+    (tmp_path / "run").mkdir()
+    wandb = build_loggers(configs[0], tmp_path / "run")[1]
+    assert wandb._wandb_init["group"] == "ablation" and {c.logger.wandb.group for c in configs} == {"ablation"}
