@@ -17,7 +17,7 @@ from rpt.eval.scaling import PowerLawFit  # noqa: E402
 def grouped_bars(groups: list[str], series: dict[str, list[float]], path: Path, ylabel: str, title: str,
                  errors: dict[str, list[tuple[float, float]]] | None = None) -> Path:
     """Bars per group (x) for each series (colour), with optional [low, high] error bars; None values are skipped."""
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(groups) * max(1, len(series))), 3.6))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(5.0, 1.3 * len(groups) * max(1, len(series)))), 3.6))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
     for i, (name, values) in enumerate(series.items()):
