@@ -179,14 +179,24 @@ def finished_wall(cfg: DictConfig) -> float | None:
 
 
 def time_left(cells: list[tuple[Cell, DictConfig]]) -> str:
-    """Cells left times the mean training time of the finished ones of the same kind (RPT / NTP)."""
-    walls = {(cell.kind, cfg.run.dir): finished_wall(cfg) for cell, cfg in cells}
-    left = [kind for (kind, _), wall in walls.items() if wall is None]
+    """Cells left times the mean training time of the finished cells of the same kind (RPT / NTP)."""
+    walls: dict[str, list[float]] = {}
+    left: list[str] = []
+    for cell, cfg in cells:
+        wall = finished_wall(cfg)
+        walls.setdefault(cell.kind, [])
+        if wall is None:
+            left.append(cell.kind)
+        else:
+            walls[cell.kind].append(wall)
     if not left:
         return "all cells done"
-    means = {kind: statistics.mean(w for (k, _), w in walls.items() if k == kind and w is not None)
-             for kind in set(left) if any(k == kind and w is not None for (k, _), w in walls.items())}
-    if len(means) < len(set(left)):
-        return f"{len(left)} cells left; the time left is known once one cell of each kind has finished"
-    seconds = sum(means[kind] for kind in left)
-    return f"{len(left)} cells left: about {seconds / 60:.1f} min of training (the finished cells' mean), plus evaluation"
+    timed = [kind for kind in left if walls[kind]]
+    text = f"{len(left)} cells left"
+    if timed:
+        minutes = sum(statistics.mean(walls[kind]) for kind in timed) / 60
+        text += f": about {minutes:.1f} min of training for {len(timed)} of them (the finished cells' mean), plus evaluation"
+    unknown = sorted({kind.upper() for kind in left if not walls[kind]})
+    if unknown:
+        text += f"; the time of {' and '.join(unknown)} cells is known once one has finished"
+    return text

@@ -128,14 +128,18 @@ def test_a_bad_axis_value_fails_before_any_cell_runs(tmp_path, capsys):
 def test_the_time_left_comes_from_the_finished_cells_of_each_kind(tmp_path, capsys):
     args = _cheap_args(tmp_path, "reward=prefix_match,first_token,exact_match", "baseline=ntp")
     assert main(["ablate", "--dry-run", *args]) == 0
-    assert "4 cells left; the time left is known once" in capsys.readouterr().out
+    assert "4 cells left; the time of NTP and RPT cells is known once one has finished" in capsys.readouterr().out
     root = tmp_path / "ablation" / "cells"
     for folder, wall in (("reward=prefix_match", 60.0), ("reward=first_token", 120.0), ("baseline=ntp", 30.0)):
         (root / folder / "seed-0").mkdir(parents=True)
         (root / folder / "seed-0" / "cell.json").write_text(json.dumps({"wall_s": wall}))
     assert main(["ablate", "--dry-run", *args]) == 0
     out = capsys.readouterr().out
-    assert "done in 120s" in out and "1 cells left: about 1.5 min of training" in out  # (60 + 120) / 2 s
+    assert "done in 120s" in out and "1 cells left: about 1.5 min of training for 1 of them" in out  # (60 + 120) / 2 s
+    (root / "baseline=ntp" / "seed-0" / "cell.json").unlink()
+    assert main(["ablate", "--dry-run", *args]) == 0
+    assert "2 cells left: about 1.5 min of training for 1 of them (the finished cells' mean), plus evaluation; " \
+        "the time of NTP cells is known once one has finished" in capsys.readouterr().out
 
 
 def test_every_cell_has_its_own_run_dir_and_seed_and_one_wandb_group(tmp_path):
