@@ -43,8 +43,14 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    """Next-token accuracy per difficulty bucket of one model, or two compared."""
+    """Next-token accuracy per difficulty bucket of one model, or two compared; `eval mc`: multiple choice."""
     from rpt.config import load_config
+
+    if args.overrides[:1] == ["mc"]:
+        from rpt.eval.mc import run_mc
+
+        run_mc(load_config(args.overrides[1:]))
+        return
     from rpt.eval.evaluate import run_eval
 
     run_eval(load_config(args.overrides))
@@ -108,7 +114,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
     "tasks": (cmd_tasks, "print a few NTP tasks built from a corpus"),
     "score": (cmd_score, "score corpus positions with the proxy LM: rpt score model.proxy=... data.path=..."),
-    "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=..."),
+    "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=...; "
+                       "multiple choice: rpt eval mc eval.mc.path=..."),
     "patterns": (cmd_patterns, "reasoning-pattern shares of a reasoning eval's responses: rpt patterns RUN_DIR"),
     "report": (cmd_report, "markdown report + plots of RUN_DIR: rpt report [scaling] RUN_DIR"),
     "demo": (cmd_demo, "the embedded CPU demo: tiny model, RPT on hard tokens, before/after report in demo.dir"),

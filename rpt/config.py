@@ -60,7 +60,23 @@ class ModelConfig:
 
 
 @dataclass
+class QAConfig:
+    """Question-answer tasks (data.kind=qa, for RLVR after RPT): where question and answer are in a record."""
+
+    question_field: str = "question"  # dotted path into each record: "prompt.0.content" (Skywork-OR1)
+    answer_field: str = "answer"  # dotted path: "reward_model.ground_truth" (Skywork-OR1)
+    answer_marker: str | None = "####"  # the reference is the text after the field's last marker (GSM8K); null: all of it
+    answer_format: str = "text"  # text | json_list: the field holds a JSON list of accepted answers (Skywork-OR1)
+    subset: str | None = None  # Hugging Face dataset configuration ("main" for openai/gsm8k)
+    test_path: str | None = None  # held-out questions from another file/dataset; null: held out from data.path
+    test_split: str = "test"  # split of a Hugging Face test_path
+    train_size: int | None = None  # train on a seeded sample of this many questions (paper_rl: 256); null: all
+
+
+@dataclass
 class DataConfig:
+    kind: str = "ntp"  # ntp: next-token tasks from a corpus (RPT) | qa: question-answer tasks (data.qa, RLVR)
+    qa: QAConfig = field(default_factory=QAConfig)
     path: str = MISSING  # .jsonl | .txt | .parquet file, or a Hugging Face dataset name/folder
     field: str = "text"  # jsonl/parquet/HF column that holds the document text
     format: str | None = None  # instead of `field`: a format string over columns, "{question}\n{answer}"
@@ -77,8 +93,10 @@ class DataConfig:
 
 @dataclass
 class PromptConfig:
-    template: str = "reasoning"  # reasoning | direct
+    template: str = "v0"  # v0..v6 (the paper's, Appendix D; section 4 used v0) | rpt_reasoning (ours) | direct
     chat: bool = True  # wrap the prompt in the tokenizer's chat template when it has one
+    think: bool | None = None  # answers only after </think>; None = when the chat template's generation prompt opens <think>
+    max_tokens: int | None = None  # longest prompt in tokens (template included): the context's oldest tokens are dropped
 
 
 @dataclass
@@ -168,17 +186,33 @@ class ScoreConfig:
 
 
 @dataclass
+class MCConfig:
+    """`rpt eval mc`: a multiple-choice set (MMLU-Pro's fields by default; SuperGPQA: answer_letter, discipline)."""
+
+    path: str | None = None  # .jsonl | .parquet file, or a Hugging Face dataset (TIGER-Lab/MMLU-Pro, m-a-p/SuperGPQA)
+    split: str = "test"  # split of a Hugging Face dataset (SuperGPQA: train)
+    subset: str | None = None  # Hugging Face dataset configuration
+    question_field: str = "question"
+    options_field: str = "options"  # a list of option texts, lettered A, B, ... in order
+    answer_field: str = "answer"  # the correct option's letter, or its index
+    category_field: str | None = "category"  # accuracy is reported per value; null: `all` only
+    max_questions: int | None = None  # the first N questions (quick looks); null: all
+
+
+@dataclass
 class EvalConfig:
+    mc: MCConfig = field(default_factory=MCConfig)
     mode: str = "standard"  # standard: greedy next token | reasoning: think, answer, scored by the reward plugin
     models: list[str] = field(default_factory=list)  # models/checkpoints to evaluate (two are compared); [] = model.policy
     scores: str | None = None  # difficulty: `rpt score` artifact of the difficulty model; None = data.scores
+    difficulty_model: str | None = None  # the model whose entropy must define the buckets (checked against the scores); None = any
     buckets: dict[str, float] = field(default_factory=lambda: {"easy": 0.5, "medium": 1.0, "hard": 1.5})  # nested: entropy > value
     max_positions: int | None = 1000  # held-out positions evaluated (a seeded sample); None = all
     batch_size: int = 32  # positions per forward pass (standard mode) or per rollout call (reasoning)
     dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
     samples: int = 8  # reasoning: answers sampled per position (sampling.*); pass@1 is their mean reward
     patterns: bool = False  # reasoning: count reasoning-pattern keyword markers in the responses
-    pattern_keywords: str = "default"  # configs/patterns/<name>.yaml, or a path to such a file
+    pattern_keywords: str = "paper"  # configs/patterns/<name>.yaml (paper: Appendix E Table 9; rpt: ours) or a path to such a file
     templates: list[str] = field(default_factory=list)  # compare these prompt templates (Random@1, Pass@samples)
 
 

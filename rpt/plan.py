@@ -325,7 +325,7 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
     return PlanInputs(
         model_name=cfg.model.policy,
         shape=ModelShape.from_config(read_model_config(cfg.model.policy)),
-        prompt_tokens=cfg.data.max_context_tokens + PROMPT_TEMPLATE_TOKENS,
+        prompt_tokens=cfg.prompt.max_tokens or cfg.data.max_context_tokens + PROMPT_TEMPLATE_TOKENS,
         response_tokens=cfg.sampling.max_tokens,
         micro_batch=g.micro_batch_size,
         world_size=world,
@@ -342,7 +342,8 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
         ranks_per_node=devices if st.name != "single" else 1,
         vllm_share=rollout.get("gpu_memory_utilization") if rollout.get("name") == "vllm" else None,
         vllm_sleep=bool(rollout.get("sleep", False)),
-        proxy=ModelShape.from_config(read_model_config(cfg.model.proxy)) if reward == "proxy_prob" and cfg.model.proxy else None,
+        proxy=ModelShape.from_config(read_model_config(cfg.model.proxy))
+        if reward == "proxy_prob" and cfg.reward.get("scorer", "proxy") == "proxy" and cfg.model.proxy else None,
         reference=g.kl_coef > 0,
     )
 

@@ -1,4 +1,9 @@
-"""The paper's soft variant: a wrong answer earns the probability a scoring LM gives its first token."""
+"""Soft rewards: a wrong answer earns the probability a scoring LM gives its first token.
+
+With `scorer=policy, correct=first_token` this is the paper's dense reward (Appendix A), and with
+`only_if_group_has_correct` its conditional dense reward: the presets `reward=dense` and
+`reward=dense_conditional`. `reward=proxy_prob` (scored by the 1.5B proxy, prefix-match correct) is rpt's own.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,15 @@ if TYPE_CHECKING:
     from rpt.data.tasks import NTPTask
 
 SCORERS = ("proxy", "policy")
+CORRECTNESS = ("prefix_match", "first_token")
 
 
 class ProxyProb(Reward):
-    """1 if prefix-match correct, else the scoring LM's probability of the answer's first token (soft reward).
+    """1 if correct, else the scoring LM's probability of the answer's first token (soft reward).
 
-    A correct answer (the `prefix_match` rule) scores 1. Any other answer scores p(first token |
+    A correct answer scores 1: by the `prefix_match` rule (`correct=prefix_match`, the default) or
+    when its first token is the ground truth's next token (`correct=first_token`, the `first_token`
+    rule; the paper's dense reward, y[0] = x_t). Any other answer scores p(first token |
     context) under the scoring LM: the full-vocabulary softmax at the position after
     `task.context_ids`, for the answer's first token as `first_token` defines it (tokenised on its
     own, leading space included). An empty answer or a format error (None) scores 0. With
@@ -34,16 +42,20 @@ class ProxyProb(Reward):
     context ids are the policy's) or the policy being trained (`scorer=policy`). Every group's
     context is scored on every call, needed or not, so each data-parallel rank runs the same number
     of forward passes (an FSDP-sharded policy needs all ranks in each one).
-    Metrics: `correct` (share of prefix-match correct samples), `soft_mean` (mean soft value of the
+    Metrics: `correct` (share of correct samples), `soft_mean` (mean soft value of the
     samples that got one; absent when none did).
     """
 
-    def __init__(self, scorer: str = "proxy", only_if_group_has_correct: bool = False, batch_size: int = 16):
+    def __init__(self, scorer: str = "proxy", only_if_group_has_correct: bool = False, batch_size: int = 16,
+                 correct: str = "prefix_match"):
         if scorer not in SCORERS:
             raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
+        if correct not in CORRECTNESS:
+            raise ValueError(f"correct must be one of {', '.join(CORRECTNESS)}, got {correct!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.scorer = scorer
+        self.correct = correct
         self.only_if_group_has_correct = only_if_group_has_correct
         self.batch_size = batch_size
         self.model: torch.nn.Module | None = None
@@ -67,8 +79,12 @@ class ProxyProb(Reward):
             raise RuntimeError("ProxyProb.setup(context) must be called before scoring")
         if len(answers) != len(tasks) or len(answers) % group_size:
             raise ValueError(f"expected groups of {group_size} answers with one task each, got {len(answers)} answers, {len(tasks)} tasks")
-        correct = torch.tensor([prefix_match_correct(a, t) for a, t in zip(answers, tasks)], dtype=torch.bool)
         firsts = first_token_ids(self.tokenizer, answers)
+        if self.correct == "first_token":
+            hits = [first is not None and first == t.target_ids[0] for first, t in zip(firsts, tasks)]
+        else:
+            hits = [prefix_match_correct(a, t) for a, t in zip(answers, tasks)]
+        correct = torch.tensor(hits, dtype=torch.bool)
         soft = self.first_token_probs(tasks[::group_size], firsts, group_size)
         gets_soft = torch.tensor([first is not None for first in firsts]) & ~correct
         if self.only_if_group_has_correct:

@@ -28,10 +28,10 @@ from rpt.eval.buckets import bucket_accuracy, paired_difference
 from rpt.eval.patterns import load_pattern_keywords, pattern_stats, relative_change
 from rpt.eval.reasoning import SampledAnswers, sample_and_reward
 from rpt.eval.standard import standard_accuracy
-from rpt.eval.tables import format_eval_table, format_patterns_table, format_templates_table
+from rpt.eval.tables import buckets_source, format_eval_table, format_patterns_table, format_templates_table
 from rpt.files import write_text_atomic
 from rpt.proxy.artifact import load_scores
-from rpt.proxy.lm import load_causal_lm
+from rpt.proxy.lm import load_causal_lm, model_fingerprint
 from rpt.proxy.score import check_same_tokenizer
 
 if TYPE_CHECKING:
@@ -72,11 +72,26 @@ def build_eval_set(cfg: "DictConfig", corpus: TokenizedCorpus) -> EvalSet:
         artifact = load_scores(scores_path, corpus)
         entropies = row_entropies(rows, artifact.per_document("entropy"))
         difficulty = {"scores": str(artifact.path), "model": artifact.meta["proxy"], "top_k": artifact.meta["top_k"]}
+        check_difficulty_model(cfg.eval.difficulty_model, difficulty)
+    elif cfg.eval.difficulty_model:
+        raise RptError(f"eval.difficulty_model={cfg.eval.difficulty_model!r} defines the buckets: score the corpus with "
+                       f"it (rpt score ... model.proxy={cfg.eval.difficulty_model} data.scores=PATH) and set eval.scores=PATH")
     else:
         log.warning("no difficulty scores (eval.scores / data.scores): only the `all` bucket is reported")
         entropies, difficulty = row_entropies(rows, None), {}
     tasks = [make_task(corpus, d, p, cfg.data, e) for (d, p), e in zip(rows, entropies)]
     return EvalSet(tasks, entropies, difficulty)
+
+
+def check_difficulty_model(expected: str | None, difficulty: dict[str, Any]) -> None:
+    """Stop when eval.difficulty_model is set and the scores were made by another model (name or files differ)."""
+    if not expected:
+        return
+    name, _, fingerprint = difficulty["model"].rpartition("@")
+    if expected != name and model_fingerprint(expected) != fingerprint:
+        raise RptError(f"the buckets must come from eval.difficulty_model={expected!r}, but {difficulty['scores']} "
+                       f"holds the entropy of {name!r}: run rpt score ... model.proxy={expected} data.scores=PATH "
+                       "and set eval.scores=PATH")
 
 
 def evaluate_model(cfg: "DictConfig", name: str, eval_set: EvalSet, tokenizer) -> ModelScores:
@@ -244,6 +259,7 @@ def write_json(path: Path, value: dict[str, Any]) -> None:
 def _write_and_print(path: Path, result: dict[str, Any], table: str) -> None:
     write_json(path, result)
     print(table)
+    print(buckets_source(result))
     print(f"wrote {path}")
 
 

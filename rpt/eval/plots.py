@@ -59,9 +59,9 @@ def plot_buckets(result: dict[str, Any], path: Path) -> Path:
 
 def plot_patterns(patterns: dict[str, Any], path: Path) -> Path:
     """Share of each reasoning pattern among all markers, per model."""
-    names = list(next(iter(patterns["models"].values()))["share"])
-    series = {m: [s["share"][p] for p in names] for m, s in patterns["models"].items()}
-    return grouped_bars([n.replace("_", " ") for n in names], series, path, "share of markers (%)", "reasoning patterns")
+    names = list(next(iter(patterns["models"].values()))["responses_with"])
+    series = {m: [s["responses_with"][p] for p in names] for m, s in patterns["models"].items()}
+    return grouped_bars([n.replace("_", " ") for n in names], series, path, "responses showing it (%)", "reasoning patterns")
 
 
 def plot_scaling(points: dict[str, tuple[list[float], list[float]]], fits: dict[str, PowerLawFit], path: Path) -> Path:

@@ -1,5 +1,5 @@
 """Reasoning-mode evaluation: the model answers each task through the prompt template (thinking
-first, for the `reasoning` template), samples come from the rollout plugin, and the reward plugin
+first, for the boxed templates), samples come from the rollout plugin, and the reward plugin
 scores the extracted answers. Pass@1 is the mean reward over k samples; pass@k the best of them.
 """
 
@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from rpt.api import PluginContext, SamplingParams
-from rpt.data.prompts import extract_answer, render_prompt
+from rpt.data.prompts import PromptFormat
 from rpt.registry import build
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def sample_and_reward(
     """
     run_cfg = OmegaConf.merge(cfg, {"model": {"policy": model_name}, "prompt": {"template": template}})
     context = PluginContext(tokenizer=tokenizer, policy=model, config=run_cfg, device=next(model.parameters()).device)
+    prompt = PromptFormat.from_config(cfg.prompt, tokenizer, template)
     rollout, reward = build("rollout", cfg.rollout), build("reward", cfg.reward)
     rollout.setup(context)
     reward.setup(context)
@@ -70,11 +71,11 @@ def sample_and_reward(
     for index, start in enumerate(tqdm(range(0, len(tasks), chunk), desc=f"sample ({template})", unit="batch",
                                        disable=not progress)):
         batch = tasks[start : start + chunk]
-        prompts = [render_prompt(t, template, tokenizer, cfg.prompt.chat) for t in batch]
+        prompts = [prompt.render(t) for t in batch]
         params = SamplingParams(n=samples, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                                 stop=list(s.stop), seed=s.seed + index)
         output = rollout.generate(prompts, params)
-        batch_answers = [extract_answer(text, template) for text in output.texts]
+        batch_answers = [prompt.extract(text) for text in output.texts]
         rewards.append(reward(batch_answers, [t for t in batch for _ in range(samples)], samples).values.float().cpu())
         texts += output.texts
         answers += batch_answers

@@ -13,7 +13,7 @@ from rpt.errors import RptError
 from rpt.eval.evaluate import patterns_result, read_responses, write_json
 from rpt.eval.plots import plot_buckets, plot_patterns, plot_scaling
 from rpt.eval.scaling import PowerLawFit, fit_power_law
-from rpt.eval.tables import format_eval_table, format_patterns_table, format_templates_table, markdown
+from rpt.eval.tables import buckets_source, format_eval_table, format_patterns_table, format_templates_table, markdown
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -115,7 +115,7 @@ def render_report(run_dir: Path, cfg: "DictConfig") -> Path:
         result = found["templates"]
         tables["templates"] = format_templates_table(result)
         sections.append(f"## Prompt templates\n\nModel `{result['model']}`, {result['samples']} samples per position, "
-                        f"{result['n_positions']} positions.\n\n{tables['templates']}")
+                        f"{result['n_positions']} positions. {buckets_source(result)}\n\n{tables['templates']}")
     if found["scaling"]:
         scaling = found["scaling"]
         tables["scaling"] = format_scaling_table(scaling)
@@ -153,10 +153,7 @@ def _scaling_curves(scaling: dict[str, Any]) -> tuple[dict, dict]:
 
 
 def _eval_settings(result: dict[str, Any]) -> str:
-    difficulty = result.get("difficulty") or {}
-    source = (f"difficulty: top-{difficulty['top_k']} entropy of `{difficulty['model']}`" if difficulty
-              else "no difficulty scores (all positions only)")
-    return f"{result['n_positions']} held-out positions; {source}; 95% confidence intervals in brackets."
+    return f"{result['n_positions']} held-out positions; 95% confidence intervals in brackets. {buckets_source(result)}"
 
 
 def _run_dir(value: str) -> Path:

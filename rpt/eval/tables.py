@@ -36,17 +36,25 @@ def format_templates_table(result: dict[str, Any]) -> str:
 
 
 def format_patterns_table(patterns: dict[str, Any]) -> str:
-    """One row per pattern: its share of all markers per model, and the relative change of two."""
+    """One row per pattern: the share of each model's responses that show it, and the relative change of two."""
     models = list(patterns["models"])
     change = patterns.get("relative_change")
-    header = ["pattern", *(f"{m} share" for m in models)] + (["relative change"] if change else [])
+    header = ["pattern", *(f"{m} responses" for m in models)] + (["relative change"] if change else [])
     rows = []
-    for pattern in patterns["models"][models[0]]["share"]:
-        cells = [pattern] + [percent({"accuracy": patterns["models"][m]["share"][pattern]}) for m in models]
+    for pattern in patterns["models"][models[0]]["responses_with"]:
+        cells = [pattern] + [percent({"accuracy": patterns["models"][m]["responses_with"][pattern]}) for m in models]
         if change:
             cells.append(percent({"accuracy": change[pattern]}, signed=True))
         rows.append(cells)
     return markdown(header, rows)
+
+
+def buckets_source(result: dict[str, Any]) -> str:
+    """Which model's entropy defined the buckets of an eval.json / templates.json (every output states it)."""
+    difficulty = result.get("difficulty") or {}
+    if not difficulty:
+        return "Buckets: no difficulty scores (all positions only)."
+    return f"Buckets: top-{difficulty['top_k']} entropy of `{difficulty['model']}` (scores `{difficulty['scores']}`)."
 
 
 def bucket_name(bucket: str, thresholds: dict[str, float]) -> str:

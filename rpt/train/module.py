@@ -28,7 +28,7 @@ from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
 
 from rpt.api import PluginContext, SamplingParams
-from rpt.data.prompts import extract_answer, render_prompt
+from rpt.data.qa import TaskPromptFormat
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
 from rpt.grpo.advantages import group_advantages, informative_groups
@@ -60,6 +60,7 @@ class GRPOModule(LightningModule):
         self.automatic_optimization = False
         self.cfg = cfg
         self.tokenizer = tokenizer
+        self.prompt = TaskPromptFormat.from_config(cfg.prompt, tokenizer)
         self.policy: torch.nn.Module | None = None
         # the frozen reference stays out of the module tree: never optimized, never checkpointed
         object.__setattr__(self, "reference", None)
@@ -166,10 +167,10 @@ class GRPOModule(LightningModule):
     def _sample(self, tasks: list[NTPTask], step: int, attempt: int) -> Groups:
         """Rollouts, answers and rewards for `tasks`; logs reward, accuracy, format errors, lengths."""
         n = self.cfg.sampling.n
-        prompts = [render_prompt(t, self.cfg.prompt.template, self.tokenizer, self.cfg.prompt.chat) for t in tasks]
+        prompts = [self.prompt.render(t) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
         output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
-        answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
+        answers = [self.prompt.extract(text) for text in output.texts]
         result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
         rewards = result.values.detach().float().cpu()
         self._record_samples(self.train_metrics, "train", rewards, answers, output.response_ids)
@@ -270,11 +271,12 @@ class GRPOModule(LightningModule):
                 logger.log_metrics(values, step=self.next_step)
 
     def _validate_batch(self, tasks: list[NTPTask], index: int) -> None:
-        self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
-        prompts = [render_prompt(t, self.cfg.prompt.template, self.tokenizer, self.cfg.prompt.chat) for t in tasks]
+        if isinstance(tasks[0], NTPTask):  # question-answer tasks have no next token to predict
+            self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
+        prompts = [self.prompt.render(t) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
         output = self.rollout.generate(prompts, self._sampling_params(n=1, seed=seed))
-        answers = [extract_answer(text, self.cfg.prompt.template) for text in output.texts]
+        answers = [self.prompt.extract(text) for text in output.texts]
         rewards = self.reward(answers, tasks, 1).values.detach().float().cpu()
         self._record_samples(self.val_metrics, "val", rewards, answers, output.response_ids)
 

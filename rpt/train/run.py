@@ -61,9 +61,10 @@ def train(cfg: DictConfig) -> TrainResult:
 
     from rpt.train.data import TaskDataModule
     from rpt.train.module import GRPOModule
+    from rpt.train.qa_data import QADataModule
 
     tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.policy)
-    data = TaskDataModule(cfg, tokenizer)
+    data = (QADataModule if cfg.data.kind == "qa" else TaskDataModule)(cfg, tokenizer)
     module = GRPOModule(cfg, tokenizer)
     checkpoints = StepCheckpoint(run_dir, cfg.trainer.ckpt_every)
     trainer = build_trainer(cfg, run_dir, checkpoints)
@@ -115,6 +116,7 @@ def check_train_config(cfg: DictConfig) -> None:
     g, s, t = cfg.grpo, cfg.sampling, cfg.trainer
     check_template(cfg.prompt.template)
     problems = [
+        (cfg.data.kind not in ("ntp", "qa"), f"data.kind must be ntp or qa, got {cfg.data.kind!r}"),
         (s.n < 2, f"sampling.n must be >= 2 (GRPO compares samples of one prompt), got {s.n}"),
         (s.temperature <= 0, f"sampling.temperature must be > 0 for training, got {s.temperature}"),
         (g.loss_agg not in LOSS_AGGREGATIONS, f"grpo.loss_agg must be one of {', '.join(LOSS_AGGREGATIONS)}, got {g.loss_agg!r}"),

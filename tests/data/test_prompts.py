@@ -1,7 +1,8 @@
 import pytest
 from transformers import AutoTokenizer
 
-from rpt.data.prompts import extract_answer, render_prompt
+from rpt.data.prompts import PromptFormat, extract_answer, render_prompt
+from rpt.data.templates import PAPER_TEMPLATES
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
 
@@ -36,12 +37,55 @@ def test_direct_prompt_is_the_context_ids_even_with_chat(tokenizer):
     assert render_prompt(task, "direct", tokenizer, chat=False) == list(task.context_ids)
 
 
-def test_reasoning_prompt_plain_text_ends_with_the_context_ids(tokenizer):
+# The paper's v0 instruction, copied from issue #12, which quotes arXiv 2506.08007 Appendix D, Table 10.
+PAPER_V0 = (
+    "Complete the given text under ‘### Context’ by predicting the next token, and wrap it in ‘\\boxed{}’. "
+    "Please reason step by step to find the most probable next token as the final answer, and enclose it in "
+    "\\boxed{} (note: the token may begin with a space, e.g., \\boxed{ para} or \\boxed{ =}; do not use \\text{})."
+)
+
+
+def test_v0_renders_byte_for_byte_as_printed_in_the_paper(tokenizer):
     task = make_task(tokenizer)
-    ids = render_prompt(task, "reasoning", tokenizer, chat=False)
+    ids = render_prompt(task, "v0", tokenizer, chat=False)
+    assert ids[-len(task.context_ids) :] == list(task.context_ids)
+    assert tokenizer.decode(ids).encode() == (PAPER_V0 + "\n\n### Context\n\n" + CONTEXT).encode()
+
+
+@pytest.mark.parametrize("name", PAPER_TEMPLATES)
+def test_every_paper_template_puts_the_context_ids_where_it_prints_prompt_content(tokenizer, name):
+    from rpt.data.templates import BOXED_TEMPLATES
+
+    task = make_task(tokenizer)
+    head, tail = BOXED_TEMPLATES[name].split("{prompt_content}")
+    ids = render_prompt(task, name, tokenizer, chat=False)
+    assert tokenizer.decode(ids) == head + CONTEXT + tail
+    start = len(tokenizer.encode(head, add_special_tokens=False))
+    assert ids[start : start + len(task.context_ids)] == list(task.context_ids)
+
+
+def test_max_tokens_drops_the_oldest_context_tokens(tokenizer):
+    task = make_task(tokenizer)
+    full = render_prompt(task, "v0", tokenizer, chat=False)
+    cut = render_prompt(task, "v0", tokenizer, chat=False, max_tokens=len(full) - 2)
+    assert len(cut) == len(full) - 2
+    assert cut[-(len(task.context_ids) - 2) :] == list(task.context_ids[2:])
+    assert render_prompt(task, "direct", tokenizer, chat=False, max_tokens=3) == list(task.context_ids[-3:])
+    with pytest.raises(RptError, match="no room for the context"):
+        render_prompt(task, "v0", tokenizer, chat=False, max_tokens=len(full) - len(task.context_ids))
+
+
+def test_reasoning_is_the_old_name_of_rpt_reasoning(tokenizer):
+    task = make_task(tokenizer)
+    assert render_prompt(task, "reasoning", tokenizer, chat=False) == render_prompt(task, "rpt_reasoning", tokenizer, chat=False)
+
+
+def test_rpt_reasoning_prompt_plain_text_ends_with_the_context_ids(tokenizer):
+    task = make_task(tokenizer)
+    ids = render_prompt(task, "rpt_reasoning", tokenizer, chat=False)
     assert ids[-len(task.context_ids) :] == list(task.context_ids)
     text = tokenizer.decode(ids)
-    # the paper's instructions, in our words: next token, step by step, boxed, leading space, no \text{}
+    # v0's instructions, in our words: next token, step by step, boxed, leading space, no \text{}
     for phrase in ("next", "step by step", "\\boxed{}", "begin with a space", "\\text{}", "## Context"):
         assert phrase in text
     assert text.endswith("## Context\n\n" + CONTEXT)
@@ -76,9 +120,9 @@ def test_chat_template_that_rewrites_the_message_is_refused(tokenizer):
 
 
 def test_unknown_template_lists_valid_ones(tokenizer):
-    with pytest.raises(RptError, match=r"'reasonin' \(did you mean 'reasoning'\?\); valid: reasoning, direct"):
-        render_prompt(make_task(tokenizer), "reasonin", tokenizer, chat=False)
-    with pytest.raises(RptError, match="valid: reasoning, direct"):
+    with pytest.raises(RptError, match=r"'rpt_reasonin' \(did you mean 'rpt_reasoning'\?\); valid: v0, v1, v2, v3, v4, v5, v6, rpt_reasoning, direct"):
+        render_prompt(make_task(tokenizer), "rpt_reasonin", tokenizer, chat=False)
+    with pytest.raises(RptError, match="valid: v0, .*, direct"):
         extract_answer("\\boxed{x}", "chat")
 
 
@@ -115,3 +159,38 @@ def test_reasoning_extraction(text, answer):
 @pytest.mark.parametrize("text, answer", [(" 12", " 12"), (" 12 dollars\n", " 12 dollars\n"), ("\\boxed{x}", "\\boxed{x}"), ("", None)])
 def test_direct_extraction_is_the_whole_text(text, answer):
     assert extract_answer(text, "direct") == answer
+
+
+def prompt_config(think=None, chat=True):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"template": "v0", "chat": chat, "think": think, "max_tokens": None})
+
+
+def test_a_chat_template_that_opens_a_think_block_reads_answers_only_after_it(tokenizer):
+    tokenizer.chat_template = CHATML  # R1-Distill style: the generation prompt ends in "<think>\n"
+    fmt = PromptFormat.from_config(prompt_config(), tokenizer)
+    assert fmt.thinking
+    assert fmt.extract("a guess \\boxed{ a}, then more thought</think>so \\boxed{ b}") == " b"
+    # cut at sampling.max_tokens before the thinking ends: a format error, not the box inside the thinking
+    assert fmt.extract("maybe \\boxed{ a} or maybe") is None
+    assert fmt.extract("maybe \\boxed{ a}</think>no box after thinking") is None
+
+
+def test_without_a_think_block_the_whole_response_is_read(tokenizer):
+    assert not tokenizer.chat_template
+    fmt = PromptFormat.from_config(prompt_config(), tokenizer)
+    assert not fmt.thinking
+    assert fmt.extract("maybe \\boxed{ a}") == " a"
+    tokenizer.chat_template = CHATML.replace("<think>\n", "")  # a chat template that opens no think block
+    assert not PromptFormat.from_config(prompt_config(), tokenizer).thinking
+    tokenizer.chat_template = CHATML
+    assert not PromptFormat.from_config(prompt_config(chat=False), tokenizer).thinking  # no chat frame, no block
+
+
+@pytest.mark.parametrize("think", [True, False])
+def test_prompt_think_overrides_what_the_template_says(tokenizer, think):
+    tokenizer.chat_template = CHATML
+    fmt = PromptFormat.from_config(prompt_config(think=think), tokenizer)
+    assert fmt.thinking is think
+    assert fmt.extract("maybe \\boxed{ a}") == (None if think else " a")

@@ -61,10 +61,13 @@ def test_pass_at_1_is_the_mean_reward_of_the_recorded_samples(trained_model_dir,
 
 def test_templates_table_reports_random_at_1_and_pass_at_k(capsys, trained_model_dir, corpus_jsonl, tmp_path):
     args = overrides(trained_model_dir, corpus_jsonl, tmp_path, "reward=prefix_match", "sampling.temperature=1.0",
-                     "sampling.max_tokens=2", "eval.samples=3", "eval.templates=[direct,reasoning]")
+                     "sampling.max_tokens=2", "eval.samples=3", "eval.templates=[direct,v0,reasoning]")
     assert main(["eval", *[a for a in args if not a.startswith("data.scores")]]) == 0
-    assert "| template | Random@1 @ all | Pass@3 @ all |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| template | Random@1 @ all | Pass@3 @ all |" in out
+    assert "| v0 | " in out and "Buckets: no difficulty scores" in out
     result = read(tmp_path, "templates.json")
+    assert list(result["templates"]) == ["direct", "v0", "reasoning"]
     for scores in result["templates"].values():
         assert scores["pass@k"]["all"]["accuracy"] >= scores["random@1"]["all"]["accuracy"]
 

@@ -39,19 +39,23 @@ EVAL = {
 def test_report_renders_tables_and_plots(capsys, tmp_path):
     write_json(tmp_path / "eval.json", EVAL)
     (tmp_path / "responses").mkdir()
-    for name, text in (("base", "Wait, maybe. Therefore x."), ("rpt", "Wait, wait, let me check. Therefore.")):
-        (tmp_path / "responses" / f"{name}.jsonl").write_text(json.dumps({"text": text}) + "\n")
-    assert main(["patterns", str(tmp_path)]) == 0
+    responses = {"base": ["Wait, probably x.", "So be it."], "rpt": ["Wait, probably.", "Probably wait; finally."]}
+    for name, texts in responses.items():
+        (tmp_path / "responses" / f"{name}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    assert main(["patterns", str(tmp_path)]) == 0  # the paper's keywords (Table 9)
     patterns = json.loads((tmp_path / "patterns.json").read_text())
-    # base: reflection 1, hypothesis 1, deduction 1 (1/3 each); rpt: reflection 3, deduction 1 (3/4, 1/4)
-    assert patterns["relative_change"]["reflection"] == pytest.approx((3 / 4 - 1 / 3) / (1 / 3))
-    assert patterns["relative_change"]["hypothesis"] == pytest.approx(-1.0)
+    # responses showing reflection ("wait"): base 1 of 2, rpt 2 of 2; hypothesis ("probably") the same;
+    # deduction ("finally"): base 0, rpt 1 of 2 (no relative change from zero)
+    assert patterns["relative_change"]["reflection"] == pytest.approx(1.0)
+    assert patterns["relative_change"]["hypothesis"] == pytest.approx(1.0)
+    assert patterns["relative_change"]["deduction"] is None
 
     assert main(["report", str(tmp_path), "logger.wandb.mode=disabled"]) == 0
     report = (tmp_path / "report.md").read_text()
     assert "| easy (H > 0.5) | 40 | 30.0% [18.0, 45.0] | 35.0% [22.0, 50.0] | +5.0% [-1.0, +11.0] |" in report
     assert "| hard (H > 1.5) | 0 | – | – | – |" in report
-    assert "| reflection | 33.3% | 75.0% | +125.0% |" in report
+    assert "| reflection | 50.0% | 100.0% | +100.0% |" in report
+    assert "| deduction | 0.0% | 50.0% | – |" in report
     for image in ("accuracy.png", "patterns.png"):
         assert f"]({image})" in report and (tmp_path / image).read_bytes().startswith(PNG)
 

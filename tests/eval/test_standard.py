@@ -85,3 +85,26 @@ def test_eval_without_scores_reports_all_only(capsys, tiny_model_dir, corpus_jso
     assert main(["eval", *args]) == 0
     result = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert list(result["models"][tiny_model_dir.name]["buckets"]) == ["all"]
+
+
+def test_buckets_come_from_the_difficulty_model_and_every_output_says_which(capsys, tiny_model_dir, corpus_jsonl, tmp_path):
+    args = overrides(tiny_model_dir, corpus_jsonl, tmp_path)
+    assert main(["score", *args]) == 0  # the scores are the tiny model's entropies
+    capsys.readouterr()
+    assert main(["eval", *args, "eval.difficulty_model=org/another-14b"]) == 2
+    assert "must come from eval.difficulty_model='org/another-14b'" in capsys.readouterr().err
+    assert main(["eval", *[a for a in args if not a.startswith("data.scores")], "eval.difficulty_model=org/another-14b"]) == 2
+    assert "score the corpus with it" in capsys.readouterr().err
+
+    assert main(["eval", *args, f"eval.difficulty_model={tiny_model_dir}"]) == 0
+    result = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert result["difficulty"]["model"].startswith(f"{tiny_model_dir}@")
+    assert f"Buckets: top-16 entropy of `{result['difficulty']['model']}`" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "run"), "logger.wandb.mode=disabled"]) == 0
+    assert f"Buckets: top-16 entropy of `{result['difficulty']['model']}`" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_paper_preset_defines_buckets_by_the_14b_model():
+    cfg = load_config(["experiment=paper_14b"])
+    assert cfg.eval.difficulty_model == "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B" == cfg.model.policy
+    assert cfg.model.proxy == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"  # training positions: the 1.5B proxy

@@ -105,12 +105,12 @@ def test_resume_without_a_checkpoint_is_a_one_line_error(train_args, capsys):
 
 def test_swapping_the_reward_is_one_override_and_changes_the_curve(train_args):
     curves = {}
-    for reward in ("exact_match", "prefix_match", "proxy_prob"):
+    for reward in ("exact_match", "prefix_match", "proxy_prob", "dense"):
         extra = ["reward.scorer=policy"] if reward == "proxy_prob" else []
         result = train(load_config(train_args(f"reward={reward}", *extra, "sampling.max_tokens=2", run=reward)))
         curves[reward] = _series(result.run_dir, "train/reward")
-    assert len({tuple(c) for c in curves.values()}) == 3, curves
-    assert all(v > 0 for _, v in curves["proxy_prob"])  # soft credit for wrong answers
+    assert len({tuple(c) for c in curves.values()}) == 4, curves
+    assert all(v > 0 for _, v in curves["proxy_prob"] + curves["dense"])  # soft credit for wrong answers
 
 
 def test_dynamic_sampling_drops_groups_without_signal_and_refills(train_args):
