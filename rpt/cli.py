@@ -73,6 +73,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"run: {result.run_dir}\ncheckpoint: {result.checkpoint}\nmetrics: {result.metrics_csv}")
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    """A grid of `rpt train` runs (comma lists are axes; seeds=N, baseline=ntp), evaluated and tabulated."""
+    from rpt.ablate.runner import run_ablation
+
+    run_ablation(args.overrides, dry_run=args.dry_run)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     """Write a run's (or one checkpoint's) policy as a Hugging Face folder."""
     from rpt.train.run import export
@@ -113,6 +120,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "report": (cmd_report, "markdown report + plots of RUN_DIR: rpt report [scaling] RUN_DIR"),
     "demo": (cmd_demo, "the embedded CPU demo: tiny model, RPT on hard tokens, before/after report in demo.dir"),
     "train": (cmd_train, "RPT with GRPO: rpt train model.policy=... data.path=... [resume=last]"),
+    "ablate": (cmd_ablate, "a resumable grid of runs + NTP baseline: rpt ablate 'reward=a,b' seeds=3 baseline=ntp run.dir=..."),
     "export": (cmd_export, "write a run's policy as a Hugging Face folder: rpt export RUN_DIR_OR_CKPT OUT_DIR"),
     "plan": (cmd_plan, "will it fit? per-GPU memory of a training step: rpt plan experiment=paper_14b"),
 }
@@ -135,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--gpu-gib", type=float, default=80.0, help="memory of one GPU in GiB (default: 80)")
             p.add_argument("--gpus-per-node", type=int, default=8,
                            help="GPUs per node when trainer.devices is not a number (default: 8)")
+        if name == "ablate":
+            p.add_argument("--dry-run", action="store_true", help="print the grid and the time estimate, run nothing")
         if name == "export":
             p.add_argument("source", help="a run directory (its newest checkpoint) or a checkpoint")
             p.add_argument("out_dir", help="the Hugging Face folder to write (new or empty)")

@@ -266,6 +266,7 @@ class WandbConfig:
     mode: str = one_of("offline", WANDB_MODES)  # online | offline | disabled
     project: str = "rpt"
     entity: str | None = None
+    group: str | None = None  # W&B run group (`rpt ablate` puts all its cells in one)
 
 
 @dataclass

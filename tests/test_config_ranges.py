@@ -21,7 +21,7 @@ def schema_fields(schema=RootConfig, prefix=""):
 
 
 NOT_OPTIONS = {"model.policy", "model.tokenizer", "model.proxy", "data.path", "data.field", "data.format", "data.split",
-               "data.scores", "data.cache_dir", "run.dir", "run.resume", "logger.wandb.project", "logger.wandb.entity",
+               "data.scores", "data.cache_dir", "run.dir", "run.resume", "logger.wandb.project", "logger.wandb.entity", "logger.wandb.group",
                "trainer.accelerator", "eval.pattern_keywords", "sampling.stop", "eval.models", "eval.templates", "eval.scores",
                "eval.difficulty_model",
                # question-answer and multiple-choice sets: record fields, markers and dataset names

@@ -50,6 +50,7 @@ def _wandb_logger(cfg: DictConfig, run_dir: Path, mode: str) -> WandbLogger:
     return WandbLogger(
         project=wandb.project,
         entity=wandb.entity,
+        group=wandb.group,
         name=run_dir.name,
         id=_wandb_id(run_dir),
         resume="allow",
