@@ -15,6 +15,7 @@ ids of 32-256 tokens (the demo's contexts are up to 256). Each setting is timed 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -82,14 +83,34 @@ def time_setting(rollout: Rollout, prompts: list[list[int]], n: int, max_tokens:
     return statistics.median(seconds), tokens
 
 
+def measure_kind(kind: str, settings: list, repeats: int) -> list[dict]:
+    """One engine over `settings` (the same seeded prompts for every engine): a row per setting."""
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = build_model(Path(tmp), vocab_size=512, seed=0)
+        batches = [[rng.integers(0, vocab, size=int(rng.integers(32, 257))).tolist() for _ in range(s[1])] for s in settings]
+        rollout, setup = make_rollout(kind, Path(tmp))
+        for (label, _, n, max_tokens), prompts in zip(settings, batches):
+            seconds, tokens = time_setting(rollout, prompts, n, max_tokens, repeats)
+            rows.append({"label": label, "engine": kind, "seconds_per_call": seconds, "tokens": tokens,
+                         "tokens_per_s": tokens / seconds, "setup_s": setup})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for both engines")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "rollout_cpu.md")
+    parser.add_argument("--json-kind", choices=["hf", "eager", "compiled"], help="`python -m benchmarks`: one engine, JSON out")
+    parser.add_argument("--settings", type=json.loads, help="with --json-kind: [[label, prompts, n, max_tokens], ...]")
     args = parser.parse_args()
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     torch.set_num_threads(args.threads)
+    if args.json_kind:
+        print(json.dumps(measure_kind(args.json_kind, args.settings or SETTINGS, args.repeats)))
+        return
 
     load_before = os.getloadavg()[0]
     rng = np.random.default_rng(0)

@@ -3,10 +3,21 @@ samples from the rollout plugin -> extracted answers -> rewards from the reward 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+
 from rpt.api import NTPTask, Reward, RewardResult, Rollout, RolloutOutput, SamplingParams
 from rpt.data.prompts import PromptFormat
+
+
+#: times a named part of the round (`rollout`, `reward`), e.g. `StepTimer.phase`
+Phase = Callable[[str], AbstractContextManager]
+
+
+def no_phase(name: str) -> AbstractContextManager:
+    """Times nothing."""
+    return nullcontext()
 
 
 @dataclass
@@ -25,10 +36,14 @@ def sample_answers(
     reward: Reward,
     prompt: PromptFormat,
     params: SamplingParams,
+    phase: Phase = no_phase,
 ) -> ScoredSamples:
-    """Render each task's prompt, sample `params.n` responses, read their answers and reward them."""
+    """Render each task's prompt, sample `params.n` responses, read their answers and reward them
+    (`phase` times the rollout and the reward)."""
     prompts = [prompt.render(t) for t in tasks]
-    output = rollout.generate(prompts, params)
-    answers = [prompt.extract(text) for text in output.texts]
-    result = reward(answers, [t for t in tasks for _ in range(params.n)], params.n)
+    with phase("rollout"):
+        output = rollout.generate(prompts, params)
+    with phase("reward"):
+        answers = [prompt.extract(text) for text in output.texts]
+        result = reward(answers, [t for t in tasks for _ in range(params.n)], params.n)
     return ScoredSamples(prompts, output, answers, result)

@@ -25,6 +25,7 @@ from rpt.matching import first_token_ids, prefix_match_correct
 from rpt.models import load_scoring_lm, load_tokenizer
 from rpt.padding import left_pad, right_pad
 from rpt.parallel.collectives import full_weights
+from rpt.plan_rollout import RolloutPlan, plan_rollout
 from rpt.proxy.lm import last_logits
 from rpt.rng import rng_state, set_rng_state
 from rpt.sampling import SamplingParams
@@ -32,10 +33,10 @@ from rpt.sampling import SamplingParams
 __all__ = [
     # contracts
     "Plugin", "Reward", "RewardResult", "TokenFilter", "Rollout", "RolloutOutput", "SamplingParams",
-    "PluginContext", "MemoryQuery", "MemoryNeeds", "NTPTask", "RptError",
+    "PluginContext", "MemoryQuery", "MemoryNeeds", "RolloutPlan", "NTPTask", "RptError",
     # helpers
     "left_pad", "right_pad", "response_logprobs", "last_logits", "load_tokenizer", "load_scoring_lm", "full_weights",
-    "rng_state", "set_rng_state", "prefix_match_correct", "first_token_ids", "check_option",
+    "rng_state", "set_rng_state", "prefix_match_correct", "first_token_ids", "check_option", "plan_rollout",
 ]
 
 
@@ -54,6 +55,11 @@ class MemoryQuery:
     policy_params: int  # parameters of the policy
     kv_bytes_per_token: int  # bf16 keys and values of every policy layer, for one token
     seq_len: int  # prompt + response tokens of one sample
+    num_layers: int  # the policy's decoder layers
+    num_kv_heads: int  # its key-value heads
+    head_dim: int  # its attention head size
+    prompts_per_rank: int  # trainer.prompts_per_step / data-parallel ranks
+    samples: int  # sampling.n
     proxy_path: str | None  # model.proxy
     count_params: Callable[[str], int]  # parameters of a model, by folder or known hub name
 
@@ -64,7 +70,7 @@ class MemoryNeeds:
 
     held: list[tuple[str, float]] = field(default_factory=list)  # alive through the whole step
     rollout_extra: float = 0.0  # more, only while rollouts run (an engine's awake share)
-    host_per_rank: list[tuple[str, float]] = field(default_factory=list)  # host RAM per rank, e.g. offloaded weights
+    rollout: RolloutPlan | None = None  # a rollout engine's sequences at once and waves per step (`plan_rollout`)
     notes: list[str] = field(default_factory=list)  # reasons the run cannot work as configured
 
 

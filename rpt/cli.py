@@ -46,8 +46,14 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    """Next-token accuracy per difficulty bucket of one model, or two compared."""
+    """Next-token accuracy per difficulty bucket of one model, or two compared; `eval mc`: multiple choice."""
     from rpt.config import load_config
+
+    if args.overrides[:1] == ["mc"]:
+        from rpt.eval.mc import run_mc
+
+        run_mc(load_config(args.overrides[1:]))
+        return
     from rpt.eval.evaluate import run_eval
 
     run_eval(load_config(args.overrides))
@@ -70,11 +76,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"run: {result.run_dir}\ncheckpoint: {result.checkpoint}\nmetrics: {result.metrics_csv}")
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    """A grid of `rpt train` runs (comma lists are axes; seeds=N, baseline=ntp), evaluated and tabulated."""
+    from rpt.ablate.runner import run_ablation
+
+    run_ablation(args.overrides, dry_run=args.dry_run)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     """Write a run's (or one checkpoint's) policy as a Hugging Face folder."""
     from rpt.export import export
 
-    print(export(args.source, args.out_dir))
+    print(export(args.source, args.out_dir, force=args.force))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -104,11 +117,13 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "config": (cmd_config, "show the composed config: rpt config show experiment=demo"),
     "tasks": (cmd_tasks, "print a few NTP tasks built from a corpus"),
     "score": (cmd_score, "score corpus positions with the proxy LM: rpt score model.proxy=... data.path=..."),
-    "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=..."),
+    "eval": (cmd_eval, "next-token accuracy per difficulty bucket: rpt eval eval.models=[a,b] data.scores=...; "
+                       "multiple choice: rpt eval mc eval.mc.path=..."),
     "patterns": (cmd_patterns, "reasoning-pattern shares of a reasoning eval's responses: rpt patterns RUN_DIR"),
     "report": (cmd_report, "markdown report + plots of RUN_DIR: rpt report [scaling] RUN_DIR"),
     "demo": (cmd_demo, "the embedded CPU demo: tiny model, RPT on hard tokens, before/after report in demo.dir"),
     "train": (cmd_train, "RPT with GRPO: rpt train model.policy=... data.path=... [resume=last]"),
+    "ablate": (cmd_ablate, "a resumable grid of runs + NTP baseline: rpt ablate 'reward=a,b' seeds=3 baseline=ntp run.dir=..."),
     "export": (cmd_export, "write a run's policy as a Hugging Face folder: rpt export RUN_DIR_OR_CKPT OUT_DIR"),
     "plan": (cmd_plan, "will it fit? per-GPU memory of a training step: rpt plan experiment=paper_14b"),
 }
@@ -131,9 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--gpu-gib", type=float, default=80.0, help="memory of one GPU in GiB (default: 80)")
             p.add_argument("--gpus-per-node", type=int, default=8,
                            help="GPUs per node when trainer.devices is not a number (default: 8)")
+        if name == "ablate":
+            p.add_argument("--dry-run", action="store_true", help="print the grid and the time estimate, run nothing")
         if name == "export":
             p.add_argument("source", help="a run directory (its newest checkpoint) or a checkpoint")
-            p.add_argument("out_dir", help="the Hugging Face folder to write")
+            p.add_argument("out_dir", help="the Hugging Face folder to write (new or empty)")
+            p.add_argument("--force", action="store_true", help="replace OUT_DIR if it holds an earlier export")
         elif name != "plugins":
             if name in ("report", "patterns"):
                 p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (report: or `scaling RUN_DIR`)")

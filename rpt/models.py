@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from safetensors import SafetensorError
 
+from rpt.config import DTYPE_NAMES
 from rpt.errors import RptError
 
 if TYPE_CHECKING:
@@ -69,7 +71,7 @@ def check_same_tokenizer(corpus_tokenizer, model_tokenizer, model_name: str) -> 
         )
 
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # the config's dtype names as torch dtypes
 
 
 def default_device() -> torch.device:
@@ -93,7 +95,7 @@ def load_causal_lm(name_or_path: str, dtype: str = "auto", device: torch.device 
     source = resolve_model_path(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(dtype, device))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:  # SafetensorError: a truncated or damaged weights file
         raise RptError(f"cannot load model {name_or_path!r}: {str(err).splitlines()[0]}") from None
     return model.to(device).eval()
 

@@ -21,7 +21,9 @@ Memory per GPU is counted in three parts (bytes, printed in GiB):
 The step's peak is held + the larger of the two backward moments. Attention is assumed to run in
 a memory-efficient kernel (no sequence x sequence matrix). A rollout engine may hold more while it
 samples than while the trainer steps (vLLM asleep): the rollout phase (held state + that extra) is
-checked separately. benchmarks/plan_vs_measured.py checks the estimate against
+checked separately, with how many sequences the engine's KV cache holds at once and how many
+scheduling waves a step's rollout takes (the engine's `memory_needs`, through `rpt.plan_rollout`).
+benchmarks/plan_vs_measured.py checks the estimate against
 measured peaks (benchmarks/results/plan_vs_measured.md).
 """
 
@@ -37,6 +39,7 @@ from omegaconf import DictConfig
 from rpt.api import MemoryNeeds, MemoryQuery
 from rpt.errors import RptError
 from rpt.models import DTYPES
+from rpt.plan_rollout import RolloutPlan
 
 GIB = 1024**3
 DTYPE_BYTES = {name: dtype.itemsize for name, dtype in DTYPES.items()}
@@ -153,6 +156,8 @@ class PlanInputs:
     proxy_path: str | None = None  # model.proxy
     plugins: list[Any] = field(default_factory=list)  # the reward and rollout plugins: asked for their `memory_needs`
     reference: bool = False  # grpo.kl_coef > 0: a frozen copy of the policy, sharded like it
+    prompts_per_rank: int = 1  # trainer.prompts_per_step / data-parallel ranks
+    samples: int = 1  # sampling.n
 
     @property
     def seq_len(self) -> int:
@@ -181,7 +186,7 @@ class MemoryPlan:
     late: list[tuple[str, float]] = field(default_factory=list)  # end of backward: gradients + a layer
     offloaded: list[tuple[str, float]] = field(default_factory=list)  # in CPU memory instead
     rollout_extra: float = 0.0  # a rollout engine's awake share, on top of the held state during rollouts
-    host_per_rank: list[tuple[str, float]] = field(default_factory=list)  # plugins' host RAM per rank
+    rollout: RolloutPlan | None = None  # a rollout engine's sequences at once and waves per step
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -219,12 +224,22 @@ class MemoryPlan:
         lines.append(f"{'training step peak = held + max(start, end)':<56}{self.training_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
         if self.rollout_extra:
             lines.append(f"{'rollout peak = held + rollout engine share':<56}{self.rollout_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
-        lines.append(f"host RAM   per node at start-up: {i.ranks_per_node} ranks x {s.params() * i.master_bytes / GIB:.1f} GiB "
-                     f"(each rank loads the whole policy in {i.master_dtype} before sharding)"
-                     + "".join(f"; {label} keeps {i.ranks_per_node} x {b / GIB:.1f} GiB of weights" for label, b in self.host_per_rank))
+        if self.rollout is not None:
+            lines += _render_rollout(self.rollout, i)
+        lines.append(f"host RAM   per node at start-up: {i.ranks_per_node} ranks x {self.host_load_bytes() / GIB:.1f} GiB "
+                     + ("(sharded loading: each rank reads only its shards from safetensors, plus one parameter in flight)"
+                        if i.strategy == "fsdp" else f"(each rank loads the whole policy in {i.master_dtype})"))
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"verdict    {'fits' if self.fits else 'does NOT fit'}" + ("" if self.fits else ": " + self._advice()))
         return "\n".join(lines)
+
+    def host_load_bytes(self) -> float:
+        """CPU memory one rank needs to load the policy: its shards (FSDP, from safetensors), else the whole model."""
+        i, s = self.inputs, self.inputs.shape
+        if i.strategy != "fsdp":
+            return s.params() * i.master_bytes
+        largest = s.vocab_size * s.hidden_size  # the embeddings (or LM head): the largest single parameter
+        return (s.params() / i.data_parallel + largest) * i.master_bytes
 
     def _advice(self) -> str:
         i = self.inputs
@@ -291,6 +306,11 @@ def memory_query(i: PlanInputs) -> MemoryQuery:
         policy_params=i.shape.params(),
         kv_bytes_per_token=2 * i.shape.num_layers * i.shape.kv_dim * 2,
         seq_len=i.seq_len,
+        num_layers=i.shape.num_layers,
+        num_kv_heads=i.shape.num_kv_heads,
+        head_dim=i.shape.head_dim,
+        prompts_per_rank=i.prompts_per_rank,
+        samples=i.samples,
         proxy_path=i.proxy_path,
         count_params=lambda name: ModelShape.from_config(read_model_config(name)).params(),
     )
@@ -299,8 +319,21 @@ def memory_query(i: PlanInputs) -> MemoryQuery:
 def _add_plugin(plan: MemoryPlan, needs: MemoryNeeds) -> None:
     plan.held += needs.held
     plan.rollout_extra += needs.rollout_extra
-    plan.host_per_rank += needs.host_per_rank
+    plan.rollout = needs.rollout or plan.rollout
     plan.notes += needs.notes
+
+
+def _render_rollout(r: RolloutPlan, i: PlanInputs) -> list[str]:
+    engine = "engine" if r.tensor_parallel == 1 else f"engine ({r.tensor_parallel} GPUs)"
+    lines = [
+        f"rollout    KV cache {r.kv_bytes_per_token / 1024:.0f} KiB/token per GPU (bf16); {r.kv_cache_bytes / GIB:.1f} GiB "
+        f"of the engine's share left for it: {r.at_once} sequences of {r.sequence_tokens} tokens at once",
+        f"           {r.sequences} sequences per {engine} and step ({r.sequences // (i.samples * r.tensor_parallel)} prompts "
+        f"x {i.samples} samples{f' x {r.tensor_parallel} ranks' if r.tensor_parallel > 1 else ''}): "
+        + (f"{r.waves} scheduling waves" if r.waves else "cannot be scheduled"),
+    ]
+    warning = r.warning()
+    return lines + ([f"warning    {warning}"] if warning else [])
 
 
 def _total(rows: list[tuple[str, float]]) -> float:
@@ -309,7 +342,7 @@ def _total(rows: list[tuple[str, float]]) -> float:
 
 def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInputs:
     """Read the run's shapes from its config (model.policy's config.json or a known name)."""
-    from rpt.parallel.sharding import STRATEGIES
+    from rpt.config import STRATEGIES
     from rpt.parallel.strategy import mesh_shape
 
     t, st, g = cfg.trainer, cfg.strategy, cfg.grpo
@@ -343,6 +376,8 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
         plugins=[build("reward", cfg.reward), build("rollout", cfg.rollout)],
         proxy_path=cfg.model.proxy,
         reference=g.kl_coef > 0,
+        prompts_per_rank=max(t.prompts_per_step // dp, 1),
+        samples=cfg.sampling.n,
     )
 
 

@@ -1,7 +1,11 @@
-"""vLLM rollouts: an engine colocated with the policy, its weights pushed in memory after each update.
+"""vLLM rollouts: an engine colocated with the policy, its weights pushed in memory before each rollout.
 
 The engine lives in the trainer's process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`) and on the policy's
-device, so a weight sync is a copy of tensors, never a checkpoint on disk. vLLM is imported in
+device, so a weight sync is a copy of tensors, never a checkpoint on disk. Under torchrun/SLURM
+every rank builds its engine with vLLM's `external_launcher` executor (as TRL's colocate mode and
+verl do): the engine joins the trainer's process group instead of spawning workers, and takes the
+rank's own device (`cuda:LOCAL_RANK`); `tensor_parallel_size` > 1 makes each group of that many
+consecutive ranks one engine, which samples the group's prompts together. vLLM is imported in
 `setup`, so this module (and `rpt plugins`) works without vLLM installed.
 """
 
@@ -24,6 +28,7 @@ from rpt.api import (
     SamplingParams,
     check_option,
     full_weights,
+    plan_rollout,
     rng_state,
     set_rng_state,
 )
@@ -47,18 +52,27 @@ class VLLMRollout(Rollout):
         enforce_eager: bool = False,
         sleep: bool = False,
         sync_every: int = 1,
+        tensor_parallel_size: int = 1,
     ) -> None:
         check_option("gpu_memory_utilization", gpu_memory_utilization, 0 < gpu_memory_utilization <= 1, "in (0, 1]")
         check_option("sync_every", sync_every, sync_every >= 1, ">= 1")
+        check_option("sync_every", sync_every, not sleep or sync_every == 1,
+                     "1 with sleep (level-2 sleep discards the engine's weights, so every rollout needs the current ones)")
+        check_option("tensor_parallel_size", tensor_parallel_size, tensor_parallel_size >= 1, ">= 1")
         self.gpu_memory_utilization = gpu_memory_utilization
         self.kv_cache_gib = kv_cache_gib
         self.max_model_len = max_model_len
         self.enforce_eager = enforce_eager
         self.sleep = sleep
         self.sync_every = sync_every
+        self.tensor_parallel_size = tensor_parallel_size
         self.weight_version = 0  # pushes since setup: samples tagged with it show how stale they are
-        self.steps_since_push = 0  # optimizer steps (sync_weights calls) since the last push
+        self.steps_since_push = 0  # training steps (sync_weights calls) since the last push
         self._asleep: set[str] = set()
+        self._weights_stale = False  # level-2 sleep discarded them: push before the next generate
+        self._policy: torch.nn.Module | None = None
+        self._push_dtype: torch.dtype | None = None
+        self._group: Any = None  # the process group of this rank's engine when it spans several ranks
         self._llm: Any = None
         self._tokenizer: Any = None
         self._tied_embeddings = False
@@ -83,6 +97,8 @@ class VLLMRollout(Rollout):
             if self.sleep:
                 raise RptError("rollout.sleep needs a GPU: vLLM's sleep mode is not supported on CPU; set rollout.sleep=false")
         self._tokenizer = context.tokenizer
+        self._policy, self._push_dtype = context.policy, getattr(torch, context.compute_dtype)
+        launcher = self._launcher_args(context.device)
         with _preserved_process_state(), _engine_errors():
             self._llm = vllm.LLM(
                 model=str(model_path),
@@ -96,9 +112,33 @@ class VLLMRollout(Rollout):
                 enable_prefix_caching=True,
                 logprobs_mode="processed_logprobs",  # of logits / temperature, as the trainer computes them
                 seed=0,  # `generate` seeds each call
+                **launcher,
             )
         if context.policy is not None:  # a resumed or pre-trained policy differs from its folder
-            self._push(full_weights(context.policy))
+            self._push(full_weights(context.policy, self._push_dtype))
+
+    def _launcher_args(self, device: torch.device) -> dict[str, Any]:
+        """One engine per rank in a multi-process job: vLLM's external launcher, over the trainer's ranks.
+
+        The engine reuses the default process group the trainer set up and runs on `cuda:LOCAL_RANK`;
+        vLLM groups each `tensor_parallel_size` consecutive ranks into one engine. It reads RANK,
+        WORLD_SIZE and LOCAL_RANK from the environment, which torchrun sets but Lightning's own
+        launcher and SLURM do not (all of them): they are set here from the process group and the
+        rank's device, as TRL does.
+        """
+        import torch.distributed as dist
+
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        tp = self.tensor_parallel_size
+        if world % tp:
+            raise RptError(f"rollout.tensor_parallel_size={tp} must divide the {world} ranks")
+        if world == 1:
+            return {}
+        local = device.index if device.type == "cuda" and device.index is not None else os.environ.get("LOCAL_RANK", 0)
+        os.environ.update(RANK=str(dist.get_rank()), WORLD_SIZE=str(world), LOCAL_RANK=str(local))
+        if tp > 1:  # every rank takes part in creating every group; this rank keeps its own
+            self._group, _ = dist.new_subgroups(group_size=tp)
+        return {"distributed_executor_backend": "external_launcher", "tensor_parallel_size": tp}
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
         """`params.n` samples per prompt, prompt-major, with the log-prob of each sampled token.
@@ -113,6 +153,7 @@ class VLLMRollout(Rollout):
         from vllm import SamplingParams as VLLMSamplingParams
         from vllm.inputs import TokensPrompt
 
+        prompts, seed, own = self._group_prompts(prompts, params.seed, params.n)
         self._wake_up()
         greedy = params.temperature == 0
         # vLLM samples n > 1 only with temperature > 0; greedy copies are identical anyway.
@@ -128,9 +169,9 @@ class VLLMRollout(Rollout):
         )
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices), _request_errors():
-            torch.manual_seed(params.seed)
+            torch.manual_seed(seed)
             outputs = self._llm.generate(requests, sampling, use_tqdm=False)
-        completions = [c for out in outputs for c in out.outputs]
+        completions = [c for out in outputs for c in out.outputs][own]
         ids = [list(c.token_ids) for c in completions]
         logprobs = [[step[token].logprob for step, token in zip(c.logprobs, c.token_ids)] for c in completions]
         texts = self._tokenizer.batch_decode(ids, skip_special_tokens=True)
@@ -142,31 +183,48 @@ class VLLMRollout(Rollout):
             metrics={"weight_version": float(self.weight_version), "weight_staleness": float(self.steps_since_push)},
         )
 
+    def _group_prompts(self, prompts: Sequence[Sequence[int]], seed: int, n: int) -> tuple[list, int, slice]:
+        """An engine over several ranks samples all their prompts with the group's first seed (so its
+        ranks agree); each rank keeps the samples of its own prompts. One rank: the prompts as given."""
+        if self._group is None:
+            return list(prompts), seed, slice(None)
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * dist.get_world_size(self._group)
+        dist.all_gather_object(gathered, ([list(p) for p in prompts], seed), group=self._group)
+        index = dist.get_rank(self._group)
+        start = sum(len(p) for p, _ in gathered[:index]) * n
+        return [p for group_prompts, _ in gathered for p in group_prompts], gathered[0][1], slice(start, start + len(prompts) * n)
+
     def sync_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Push the policy's weights every `sync_every` calls (one call per optimizer step).
+        """Push the policy's weights every `sync_every` calls (the trainer calls once per training step,
+        right before the rollout, when the policy changed since the last call).
 
         `named_tensors` yields Hugging Face parameter names (`model.layers.0.mlp.up_proj.weight`) with
         full, unsharded tensors; it is consumed lazily, one tensor at a time, and only on the calls
         that push, so an FSDP2 policy can gather each parameter just before it is copied
-        (`full_weights(policy)` does that). A tied `lm_head.weight` is added when missing.
+        (`rpt.api.full_weights(policy, dtype)` does that). A tied `lm_head.weight` is added when missing.
         """
         self.steps_since_push += 1
         if self.steps_since_push % self.sync_every == 0:
             self._push(named_tensors)
 
     def _push(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Copy weights into the engine; asleep, only its weight memory wakes (the KV cache stays free)."""
         if "weights" in self._asleep:
             self._llm.wake_up(tags=["weights"])
             self._asleep.discard("weights")
         weights = _with_tied_head(named_tensors) if self._tied_embeddings else iter(named_tensors)
         self._llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         self._llm.reset_prefix_cache()  # cached KV blocks were computed by the old weights
+        self._weights_stale = False
         self.weight_version += 1
         self.steps_since_push = 0
 
     def memory_needs(self, query: MemoryQuery) -> MemoryNeeds:
-        """Its GPU share while it sleeps (training) or always, and whether that share holds the bf16
-        weights plus one sequence's KV cache; asleep, the weights wait in host RAM."""
+        """Its GPU share while it sleeps (training) or always, whether that share holds the bf16
+        weights plus one sequence's KV cache, and how many sequences its KV cache serves at once
+        (asleep at level 2 it keeps no weights anywhere: the next push refills them)."""
         gib = 2**30
         awake = self.gpu_memory_utilization * query.gpu_bytes
         weights = query.policy_params * 2
@@ -174,9 +232,13 @@ class VLLMRollout(Rollout):
         if self.sleep:
             needs.held.append(("vLLM asleep (CUDA context, graphs; an allowance)", ASLEEP_GIB * gib))
             needs.rollout_extra = awake - ASLEEP_GIB * gib
-            needs.host_per_rank.append(("vLLM asleep", weights))
         else:
             needs.held.append((f"vLLM share ({self.gpu_memory_utilization:g} x GPU, awake throughout)", awake))
+        needs.rollout = plan_rollout(
+            params=query.policy_params, num_layers=query.num_layers, num_kv_heads=query.num_kv_heads,
+            head_dim=query.head_dim, share_bytes=awake, sequence_tokens=query.seq_len,
+            prompts_per_rank=query.prompts_per_rank, samples=query.samples, tensor_parallel=self.tensor_parallel_size,
+        )
         kv_per_sequence = query.kv_bytes_per_token * query.seq_len
         if weights + kv_per_sequence > awake:
             need = (weights + kv_per_sequence) / query.gpu_bytes
@@ -185,12 +247,19 @@ class VLLMRollout(Rollout):
         return needs
 
     def _fall_asleep(self) -> None:
-        """Free the engine's accelerator memory while the trainer steps (level 1: weights to CPU)."""
+        """Free all the engine's accelerator memory while the trainer steps, copying nothing: level 2
+        discards the weights (the next push overwrites them anyway) and the KV cache."""
         if self.sleep:
-            self._llm.sleep(level=1)
+            self._llm.sleep(level=2)
             self._asleep = {"weights", "kv_cache"}
+            self._weights_stale = True
 
     def _wake_up(self) -> None:
+        """Wake in the order vLLM documents for RL: weights, the push, then the KV cache. Weights
+        discarded by sleep with no push since (no optimizer step between two rollouts) are pushed
+        again from the policy, by every rank at once (each parameter's gather is a collective)."""
+        if self._weights_stale:
+            self._push(full_weights(self._policy, self._push_dtype))
         if self._asleep:
             self._llm.wake_up(tags=sorted(self._asleep))
             self._asleep.clear()

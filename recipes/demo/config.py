@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 
 from rpt.config import RootConfig
+from rpt.ranges import num
 
 
 @dataclass
@@ -19,15 +20,15 @@ class DemoConfig:
     """What the demo generates and pre-trains before RPT."""
 
     dir: str = "runs/demo"  # corpus, tokenizer + model, scores, RPT run and report.md all go here
-    seed: int = 0  # seeds the synthetic corpus, the model's initialisation and pre-training
-    documents: int = 4000  # synthetic ledgers generated (split into train/val by data.val_fraction)
-    vocab_size: int = 512  # cap on the byte-level BPE vocabulary
-    hidden_size: int = 64  # tiny Qwen2: width
-    layers: int = 2  # tiny Qwen2: decoder layers
-    heads: int = 2  # tiny Qwen2: attention heads (head size 32: vLLM on CPU supports it)
-    pretrain_steps: int = 200  # fixed next-token pre-training budget, before RPT
-    pretrain_batch_size: int = 32  # documents per pre-training step
-    pretrain_lr: float = 3e-3  # peak lr (5% warmup, then linear decay to 0)
+    seed: int = num(0, ge=0)  # seeds the synthetic corpus, the model's initialisation and pre-training
+    documents: int = num(4000, ge=2)  # synthetic ledgers generated (split into train/val by data.val_fraction)
+    vocab_size: int = num(512, ge=1)  # cap on the byte-level BPE vocabulary
+    hidden_size: int = num(64, ge=1)  # tiny Qwen2: width
+    layers: int = num(2, ge=1)  # tiny Qwen2: decoder layers
+    heads: int = num(2, ge=1)  # tiny Qwen2: attention heads (head size 32: vLLM on CPU supports it)
+    pretrain_steps: int = num(200, ge=0)  # fixed next-token pre-training budget, before RPT
+    pretrain_batch_size: int = num(32, ge=1)  # documents per pre-training step
+    pretrain_lr: float = num(3e-3, gt=0)  # peak lr (5% warmup, then linear decay to 0)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Plain next-token-prediction pre-training of the demo's tiny model, for a fixed step budget."""
+"""The demo's pre-training: plain next-token prediction of the tiny model on whole documents, for a
+fixed step budget (the loop itself is the core's `rpt.train.ntp`, which `rpt ablate`'s baseline shares)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from rpt.train.ntp import next_token_steps
 
 
 def pretrain(
@@ -24,37 +27,15 @@ def pretrain(
     the evaluation show it: starting at the document's first token. The learning rate warms up
     over the first 5% of steps and then decays linearly to zero.
     """
-    rng = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
-    model.train()
-    losses = []
     bar = tqdm(range(steps), desc="pretrain", unit="step")
-    for _ in bar:
-        picks = rng.choice(len(documents), size=min(batch_size, len(documents)), replace=False)
-        input_ids, attention_mask = pad_batch([documents[i] for i in picks], pad_id)
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    losses = []
+    for _, (loss, _tokens) in zip(bar, next_token_steps(model, documents, pad_id, batch_size, optimizer, schedule, seed)):
+        losses.append(loss)
+        bar.set_postfix(loss=f"{loss:.3f}")
     model.eval()
     return losses
-
-
-def pad_batch(documents: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token id arrays into (input_ids, attention_mask) tensors."""
-    length = max(len(d) for d in documents)
-    input_ids = torch.full((len(documents), length), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(documents), length), dtype=torch.long)
-    for row, doc in enumerate(documents):
-        input_ids[row, : len(doc)] = torch.as_tensor(doc, dtype=torch.long)
-        attention_mask[row, : len(doc)] = 1
-    return input_ids, attention_mask

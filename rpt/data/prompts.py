@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 DIRECT = "direct"
 ALIASES = {"reasoning": "rpt_reasoning"}  # old name of rpt's own wording, before the paper's templates shipped
 TEMPLATES = (*BOXED_TEMPLATES, DIRECT)
+TEMPLATE_NAMES = (*TEMPLATES, *ALIASES)  # every accepted prompt.template (checked when a config is composed)
 START_OF_THINKING = "<think>"
 END_OF_THINKING = "</think>"
 BOX = "\\boxed{"

@@ -37,28 +37,42 @@ class NTPTask:
 
     @property
     def next_token_text(self) -> str:
-        """The decoded ground-truth next token (the first boundary's bytes)."""
-        return self.target_text.encode("utf-8")[: self.boundaries[0]].decode("utf-8", errors="replace")
+        """The decoded ground-truth next token (the first boundary's bytes; '' for a task without one)."""
+        first = self.boundaries[0] if self.boundaries else 0
+        return self.target_text.encode("utf-8")[:first].decode("utf-8", errors="replace")
 
 
 def candidate_positions(corpus: TokenizedCorpus, doc_ids: np.ndarray, min_context_tokens: int) -> np.ndarray:
-    """Every (doc_id, position) whose next token has at least `min_context_tokens` tokens before it."""
+    """Every (doc_id, position) whose next token has at least `min_context_tokens` tokens before it
+    and starts a character.
+
+    A token that continues a character split into byte tokens (CJK, emoji) is never a task: its
+    context would end inside the character and its target would start inside it, which no text
+    answer can match.
+    """
     first = max(1, min_context_tokens)
-    rows = [
-        np.stack([np.full(n - first, doc, dtype=np.int64), np.arange(first, n, dtype=np.int64)], axis=1)
-        for doc in doc_ids
-        if (n := len(corpus.token_ids[doc])) > first
-    ]
+    rows = []
+    for doc in doc_ids:
+        ends = corpus.char_ends[doc]
+        positions = np.arange(first, len(ends), dtype=np.int64)
+        positions = positions[ends[positions] > ends[positions - 1]]
+        rows.append(np.stack([np.full(len(positions), doc, dtype=np.int64), positions], axis=1))
     return np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
 
 
 def make_task(
     corpus: TokenizedCorpus, doc_id: int, position: int, data: "DataConfig", entropy: float = float("nan")
 ) -> NTPTask:
-    """The task at `position`: up to `max_context_tokens` before it, up to `max_target_tokens` from it."""
+    """The task at `position`: up to `max_context_tokens` before it, up to `max_target_tokens` from it.
+
+    A target that would end inside a character split into byte tokens is extended to the
+    character's last byte token, so the target text always ends on a whole character.
+    """
     ids, ends, text = corpus.token_ids[doc_id], corpus.char_ends[doc_id], corpus.texts[doc_id]
     ctx_start = max(0, position - data.max_context_tokens)
     target_end = min(len(ids), position + data.max_target_tokens)
+    while target_end < len(ids) and ends[target_end] == ends[target_end - 1]:
+        target_end += 1  # the next token ends where this one does: both are bytes of one character
     ctx_char = int(ends[ctx_start - 1]) if ctx_start > 0 else 0
     target_char = int(ends[position - 1]) if position > 0 else 0
     target_text = text[target_char : int(ends[target_end - 1])]

@@ -17,7 +17,7 @@ from rpt.eval.scaling import PowerLawFit  # noqa: E402
 def grouped_bars(groups: list[str], series: dict[str, list[float]], path: Path, ylabel: str, title: str,
                  errors: dict[str, list[tuple[float, float]]] | None = None) -> Path:
     """Bars per group (x) for each series (colour), with optional [low, high] error bars; None values are skipped."""
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(groups) * max(1, len(series))), 3.6))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(5.0, 1.3 * len(groups) * max(1, len(series)))), 3.6))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
     for i, (name, values) in enumerate(series.items()):
@@ -32,6 +32,19 @@ def grouped_bars(groups: list[str], series: dict[str, list[float]], path: Path, 
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if len(series) > 1:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def line_plot(series: dict[str, tuple[list[float], list[float]]], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """One line per named (x, y) series."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if series:
         ax.legend(fontsize="small")
     return _save(fig, path)
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import torch
 
-#: loss aggregation modes, see `aggregate_loss`
-LOSS_AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum")
-#: estimators of KL(policy || reference) from sampled tokens, see `kl_penalty`
-KL_ESTIMATORS = ("k1", "k2", "k3")
+from rpt.config import KL_ESTIMATORS, LOSS_AGGREGATIONS  # the options, declared with the config fields
 #: log-ratios are clamped to +-MAX_LOG_RATIO before exp, so one wild token cannot overflow
 MAX_LOG_RATIO = 20.0
 

@@ -26,9 +26,6 @@ from rpt.config import StrategyConfig
 from rpt.errors import RptError
 from rpt.models import to_dtype
 
-STRATEGIES = ("single", "ddp", "fsdp")
-
-
 def parallelize(model: PreTrainedModel, cfg: StrategyConfig, device_mesh: DeviceMesh | None = None) -> PreTrainedModel:
     """Apply the strategy's activation checkpointing and sharding to `model` in place; returns it."""
     if cfg.activation_checkpointing and any(p.requires_grad for p in model.parameters()):

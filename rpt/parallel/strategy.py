@@ -14,7 +14,7 @@ from lightning.pytorch.strategies import ModelParallelStrategy
 
 from rpt.config import StrategyConfig
 from rpt.errors import RptError
-from rpt.parallel.sharding import STRATEGIES
+from rpt.config import STRATEGIES
 
 
 def strategy_kwargs(cfg: StrategyConfig) -> dict[str, Any]:

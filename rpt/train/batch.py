@@ -29,6 +29,10 @@ class Groups:
     def __len__(self) -> int:
         return len(self.tasks)
 
+    def tokens(self) -> int:
+        """Prompt + response tokens over all samples (each prompt counts once per sample)."""
+        return sum(len(p) for p in self.prompts) * self.group_size + sum(len(r) for r in self.responses)
+
     def select(self, keep: torch.Tensor) -> "Groups":
         """The groups where `keep` (bool per group) is set."""
         groups = [i for i, k in enumerate(keep.tolist()) if k]

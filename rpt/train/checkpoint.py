@@ -44,7 +44,12 @@ class StepCheckpoint(Callback):
             self.dirpath.mkdir(parents=True, exist_ok=True)
             _remove(staging)
         trainer.strategy.barrier("rpt-checkpoint-start")
-        trainer.save_checkpoint(staging)
+        try:
+            trainer.save_checkpoint(staging)
+        except BaseException:  # Ctrl-C or a full disk mid-write: leave no half-written file behind
+            if trainer.is_global_zero:
+                _remove(staging)
+            raise
         if trainer.is_global_zero:
             _remove(final)
             os.replace(staging, final)
@@ -74,6 +79,15 @@ def resolve_resume(resume: str | None, run_dir: Path) -> tuple[Path, Path | None
     if (path / CHECKPOINT_DIR).is_dir():
         return path, _last_checkpoint(path, f"run.resume={resume}")
     return path.resolve().parent.parent, path.resolve()
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run needs a new or empty folder: reusing one would mix two runs' config, metrics and checkpoints."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RptError(f"run.dir {run_dir} is a file, not a folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise RptError(f"run.dir {run_dir} is not empty: resume=last continues the run in it; "
+                       "a new run needs a new run.dir")
 
 
 def find_checkpoint(source: str | Path) -> tuple[Path, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -12,36 +13,56 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
 
-from rpt.errors import RptError
 
-WANDB_MODES = ("online", "offline", "disabled")
 METRICS_CSV = "metrics.csv"
+
+log = logging.getLogger(__name__)
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     """`<run dir>/metrics.csv`, plus a W&B run under `<run dir>/wandb` (offline needs no network).
 
-    A resumed run logs into the same W&B run: its id is kept in `<run dir>/wandb-id`.
+    A resumed run logs into the same W&B run: its id is kept in `<run dir>/wandb-id`. When an
+    online run cannot start (no network, no API key), training goes on with an offline run and
+    one warning line.
     """
     loggers: list[Logger] = [RunCSVLogger(save_dir=str(run_dir), name="", version="")]
     wandb = cfg.logger.wandb
-    if wandb.mode not in WANDB_MODES:
-        raise RptError(f"logger.wandb.mode must be one of {', '.join(WANDB_MODES)}, got {wandb.mode!r}")
     if wandb.mode != "disabled":
         os.environ["WANDB_DIR"] = str(run_dir)
-        loggers.append(
-            WandbLogger(
-                project=wandb.project,
-                entity=wandb.entity,
-                name=run_dir.name,
-                id=_wandb_id(run_dir),
-                resume="allow",
-                save_dir=str(run_dir),
-                mode=wandb.mode,
-                config=OmegaConf.to_container(cfg, resolve=True),
-            )
-        )
+        logger = _wandb_logger(cfg, run_dir, wandb.mode)
+        if wandb.mode == "online":
+            try:
+                logger.experiment  # starts the run now: an outage shows here, not in the first step
+            except Exception as err:  # wandb raises UsageError (no key), CommError (no network), ...
+                log.warning("rpt: warning: W&B is unreachable (%s); logging offline to %s/wandb instead "
+                            "(upload later with `wandb sync`)", _first_line(err), run_dir)
+                import wandb as wandb_sdk
+
+                wandb_sdk.teardown()  # the failed attempt may still hold the run id
+                logger = _wandb_logger(cfg, run_dir, "offline")
+        loggers.append(logger)
     return loggers
+
+
+def _wandb_logger(cfg: DictConfig, run_dir: Path, mode: str) -> WandbLogger:
+    wandb = cfg.logger.wandb
+    return WandbLogger(
+        project=wandb.project,
+        entity=wandb.entity,
+        group=wandb.group,
+        name=run_dir.name,
+        id=_wandb_id(run_dir),
+        resume="allow",
+        save_dir=str(run_dir),
+        mode=mode,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def finish_wandb(loggers: list[Logger]) -> None:

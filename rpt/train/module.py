@@ -6,17 +6,20 @@ One training step:
    score them with the reward plugin;
 3. with dynamic sampling on, drop groups whose rewards are all equal and draw more tasks until
    the step is full or `dynamic_sampling.max_tries` extra draws are spent;
-4. group-relative advantages; old (and reference) log-probs from the policy before the update;
+4. group-relative advantages; old (and reference) log-probs from the policy before the update
+   (on-policy, with one epoch and one mini-batch and nothing else to score, the update's own
+   forward gives them: the ratio is 1 and the gradient the same, one pass fewer);
 5. `grpo.ppo_epochs` x `grpo.mini_batches` optimizer steps, each accumulating micro-batches of
    `grpo.micro_batch_size` sequences whose loss is normalised by the count over the whole
-   mini-batch (all micro-batches, all ranks); after each optimizer step the rollout engine
-   gets the new weights.
+   mini-batch (all micro-batches, all ranks). The rollout engine gets the new weights once,
+   right before the next rollout.
 Optimization is manual (one rollout feeds several optimizer steps); Lightning runs the loop,
 precision, devices, strategy, logging and checkpoint I/O.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -26,8 +29,8 @@ from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from rpt.answers import ScoredSamples, sample_answers
-from rpt.data.prompts import PromptFormat
+from rpt.answers import Phase, ScoredSamples, no_phase, sample_answers
+from rpt.data.qa import TaskPromptFormat
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
 from rpt.eval.standard import standard_accuracy
@@ -35,18 +38,21 @@ from rpt.grpo.advantages import group_advantages, informative_groups
 from rpt.grpo.logprobs import response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
 from rpt.grpo.off_policy import logprob_gap_metrics, truncated_is_weights
+from rpt.models import to_dtype
 from rpt.padding import pad_columns
 from rpt.parallel.collectives import clip_grad_norm_, full_weights, global_sum, gradient_normaliser
-from rpt.parallel.sharding import parallelize
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
 from rpt.registry import build, plugin_context
 from rpt.rng import rng_state, set_rng_state
 from rpt.sampling import sampling_params
 from rpt.train.batch import Groups, RolloutBatch
+from rpt.train.guards import check_finite_update, checked_rewards
 from rpt.train.metrics import StepMetrics, mean_over_ranks
 from rpt.train.data import TaskSource
-from rpt.train.policy import load_policy
+from rpt.train.policy import load_parallel_policy
+from rpt.train.qa_data import QASource
 from rpt.train.stream import StepIndices
+from rpt.train.timing import StepTimer, device_peak_flops, flops_per_token
 
 TRAIN_METRICS = (
     "reward", "accuracy", "format_error", "response_len",  # every sample drawn this step
@@ -65,11 +71,11 @@ class GRPOModule(LightningModule):
         self.automatic_optimization = False
         self.cfg = cfg
         self.tokenizer = tokenizer
-        self.prompt = PromptFormat.from_config(cfg.prompt, tokenizer)
+        self.prompt = TaskPromptFormat.from_config(cfg.prompt, tokenizer)
         self.policy: torch.nn.Module | None = None
         # the frozen reference stays out of the module tree: never optimized, never checkpointed
         object.__setattr__(self, "reference", None)
-        self.task_source = TaskSource(cfg, tokenizer)  # the module draws; the source knows nothing of it
+        self.task_source = (QASource if cfg.data.kind == "qa" else TaskSource)(cfg, tokenizer)  # the module draws; the source knows nothing of it
         self.rollout = build("rollout", cfg.rollout)
         self.reward = build("reward", cfg.reward)
         self.next_step = 0  # the step to run next; checkpointed, and where the step loader resumes
@@ -78,6 +84,10 @@ class GRPOModule(LightningModule):
         self._plugin_metrics: list[dict[str, float]] = []
         self._rng_to_restore: dict[str, Any] | None = None
         self._plugins_ready = False
+        self._update_loss: torch.Tensor | float = 0.0
+        self._earlier_optimizer_steps = 0
+        self.timer = StepTimer()
+        self._policy_version = self._pushed_version = 0  # optimizer steps taken / reflected in the engine
 
     # ---------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -97,12 +107,17 @@ class GRPOModule(LightningModule):
         """Load the policy (and, only with a KL term, the reference); shard them under FSDP."""
         if self.policy is not None:
             return
-        mesh = self.device_mesh
-        self.policy = parallelize(load_policy(self.cfg.model), self.cfg.strategy, mesh)
+        mesh, device = self.device_mesh, self._init_device()
+        self.policy = load_parallel_policy(self.cfg.model, self.cfg.strategy, mesh, device)
         if self.cfg.grpo.kl_coef > 0:
-            reference = load_policy(self.cfg.model).requires_grad_(False).eval()
-            reference = parallelize(reference, self.cfg.strategy, mesh)
-            object.__setattr__(self, "reference", reference)
+            reference = load_parallel_policy(self.cfg.model, self.cfg.strategy, mesh, device)
+            object.__setattr__(self, "reference", reference.requires_grad_(False).eval())
+
+    def _init_device(self) -> torch.device:
+        """Where sharded weights are materialised: the rank's device, or the CPU when they are offloaded there."""
+        if self.cfg.strategy.cpu_offload or self._trainer is None:
+            return torch.device("cpu")
+        return self.trainer.strategy.root_device
 
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.cfg.optim
@@ -119,6 +134,7 @@ class GRPOModule(LightningModule):
             raise RptError(f"trainer.prompts_per_step={self.cfg.trainer.prompts_per_step} must be a multiple "
                            f"of the {ranks} data-parallel ranks")
         self._setup_plugins()
+        self.timer = StepTimer(flops_per_token(self.policy.config), device_peak_flops(self.device, self.cfg.trainer.peak_tflops))
 
     def _setup_plugins(self) -> None:
         if self._plugins_ready:
@@ -135,23 +151,27 @@ class GRPOModule(LightningModule):
     # ---------------------------------------------------------------- training
     def training_step(self, step: torch.Tensor | int, batch_idx: int) -> None:
         step = int(step)
+        self.timer.start()
         self.policy.eval()  # no dropout: the update must score tokens as the sampler did
         groups = self._collect(step)
         if len(groups):
             batch = RolloutBatch.from_groups(
                 groups, self._advantages(groups.rewards), self._pad_id, self.device
             )
-            self._score_before_update(batch)
+            if not self._old_logprobs_from_update():
+                with self.timer.phase("logprobs"):
+                    self._score_before_update(batch)
             self._update(batch)
-            self._count_tokens(batch)
+            self._count_tokens(batch, groups)
         self.next_step = step + 1
         self._log_step()
         if self._validation_due():
             self.validate()
 
-    def _count_tokens(self, batch: RolloutBatch) -> None:
+    def _count_tokens(self, batch: RolloutBatch, groups: Groups) -> None:
         """Tokens through forward + backward this step (`ppo_epochs` passes over the batch): the D of 6·N·D."""
         local = (batch.prompt_mask.sum() + batch.response_mask.sum()).float() * self.cfg.grpo.ppo_epochs
+        self.timer.count("trained", groups.tokens() * self.cfg.grpo.ppo_epochs)  # counted on the host: no sync
         self.train_metrics.update("train/tokens", global_sum(local, data_parallel_group(self.trainer.strategy)))
 
     def _validation_due(self) -> bool:
@@ -187,20 +207,30 @@ class GRPOModule(LightningModule):
         """Rollouts, answers and rewards for `tasks`; logs reward, accuracy, format errors, lengths."""
         n = self.cfg.sampling.n
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
-        scored = self._sample_answers(tasks, n, seed)
-        output, rewards = scored.output, scored.reward.values.detach().float().cpu()
+        with self.timer.phase("sync"):
+            self._push_weights()
+        scored = self._sample_answers(tasks, n, seed, phase=self.timer.phase)
+        output = scored.output
+        self.timer.count("generated", sum(len(r) for r in output.response_ids))
+        rewards = checked_rewards(scored.reward, scored.answers, self.cfg.reward.name)
         self._record_samples(self.train_metrics, "train", rewards, scored.answers, output.response_ids)
         self._plugin_metrics.append({f"reward/{k}": v for k, v in scored.reward.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
         responses = [list(r) for r in output.response_ids]
         return Groups(n, list(tasks), scored.prompts, responses, scored.answers, rewards, [list(x) for x in output.response_logprobs])
 
-    def _sample_answers(self, tasks: list[NTPTask], n: int, seed: int) -> ScoredSamples:
+    def _sample_answers(self, tasks: list[NTPTask], n: int, seed: int, phase: Phase = no_phase) -> ScoredSamples:
         params = sampling_params(self.cfg.sampling, n=n, seed=seed)
-        return sample_answers(tasks, self.rollout, self.reward, self.prompt, params)
+        return sample_answers(tasks, self.rollout, self.reward, self.prompt, params, phase)
 
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)
+
+    def _old_logprobs_from_update(self) -> bool:
+        """The on-policy fast path: one optimizer step on samples of the current weights, no reference
+        and no TIS (both need log-probs before the update), so the update's forward scores them."""
+        grpo = self.cfg.grpo
+        return grpo.ppo_epochs == 1 and grpo.mini_batches == 1 and self.reference is None and grpo.tis_cap is None
 
     @torch.no_grad()
     def _score_before_update(self, batch: RolloutBatch) -> None:
@@ -210,10 +240,14 @@ class GRPOModule(LightningModule):
             logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=True)
             self.train_metrics.update_masked("train/entropy", entropy, micro.response_mask)
             old.append(pad_columns(logprobs, batch.response_ids.shape[1]))
+            self.timer.count("scored", micro.prompt_mask.shape[0] * (micro.prompt_mask.shape[1] + micro.response_mask.shape[1]))
             if self.reference is not None:
                 ref.append(pad_columns(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
         batch.old_logprobs = torch.cat(old)
         batch.ref_logprobs = torch.cat(ref) if ref else None
+        self._log_logprob_gap(batch)
+
+    def _log_logprob_gap(self, batch: RolloutBatch) -> None:
         gap = logprob_gap_metrics(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask, self.cfg.grpo.tis_cap)
         self._plugin_metrics.append({f"off_policy/{k}": v for k, v in gap.items()})  # engine vs policy
 
@@ -222,50 +256,65 @@ class GRPOModule(LightningModule):
         optimizer, schedule = self.optimizers(), self.lr_schedulers()
         for _ in range(grpo.ppo_epochs):
             for mini in batch.split(grpo.mini_batches):
-                local_count = loss_normaliser(mini.response_mask, grpo.loss_agg)
-                normaliser = gradient_normaliser(local_count, data_parallel_group(self.trainer.strategy))
-                optimizer.zero_grad()
-                loss = 0.0
-                for micro in mini.chunks(grpo.micro_batch_size):
-                    micro_loss = self._micro_batch_loss(micro, normaliser)
-                    self.manual_backward(micro_loss)
-                    loss += micro_loss.detach()
-                self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
-                self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
-                optimizer.step()  # gradients are clipped in on_before_optimizer_step
-                schedule.step()
-                self.rollout.sync_weights(full_weights(self.policy))
+                with self.timer.phase("update"):
+                    local_count = loss_normaliser(mini.response_mask, grpo.loss_agg)
+                    normaliser = gradient_normaliser(local_count, data_parallel_group(self.trainer.strategy))
+                    optimizer.zero_grad()
+                    loss, fresh = 0.0, []
+                    for micro in mini.chunks(grpo.micro_batch_size):
+                        micro_loss, logprobs = self._micro_batch_loss(micro, normaliser)
+                        self.manual_backward(micro_loss)
+                        loss += micro_loss.detach()
+                        fresh.append(pad_columns(logprobs, mini.response_ids.shape[1]))
+                    if mini.old_logprobs is None:  # the fast path: the update's forward scored the samples
+                        mini.old_logprobs = torch.cat(fresh)
+                        self._log_logprob_gap(mini)
+                    self.train_metrics.update("train/loss", loss)  # this rank's share; their mean is the global loss
+                    self._update_loss = loss  # checked with the gradient norm before the optimizer step
+                    self.train_metrics.update("train/lr", optimizer.param_groups[0]["lr"])
+                    optimizer.step()  # gradients are clipped in on_before_optimizer_step
+                    schedule.step()
+                    self._policy_version += 1
 
-    def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> torch.Tensor:
-        grpo, mask = self.cfg.grpo, micro.response_mask
-        logprobs, _ = self._logprobs(self.policy, micro)
+    def _micro_batch_loss(self, micro: RolloutBatch, normaliser: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This micro-batch's loss, and its log-probs (detached). Without old log-probs (the fast
+        path) they are this forward's own, detached: ratio 1, the same gradient as a separate pass."""
+        grpo, mask, metrics = self.cfg.grpo, micro.response_mask, self.train_metrics
+        on_policy = micro.old_logprobs is None
+        logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=on_policy)
+        old = logprobs.detach() if on_policy else micro.old_logprobs
+        if on_policy:
+            metrics.update_masked("train/entropy", entropy, mask)
         token_loss, clipped = clipped_policy_loss(
-            logprobs, micro.old_logprobs, micro.advantages[:, None], grpo.clip_low, grpo.clip_high, grpo.dual_clip
+            logprobs, old, micro.advantages[:, None], grpo.clip_low, grpo.clip_high, grpo.dual_clip
         )
         if grpo.tis_cap is not None:  # samples came from the engine: reweight towards the policy's distribution
-            token_loss = token_loss * truncated_is_weights(micro.old_logprobs, micro.rollout_logprobs, grpo.tis_cap)
-        metrics = self.train_metrics
+            token_loss = token_loss * truncated_is_weights(old, micro.rollout_logprobs, grpo.tis_cap)
         metrics.update_masked("train/clip_frac", clipped.float(), mask)
-        metrics.update_masked("train/approx_kl", kl_penalty(logprobs.detach(), micro.old_logprobs, "k3"), mask)
+        metrics.update_masked("train/approx_kl", kl_penalty(logprobs.detach(), old, "k3"), mask)
         if micro.ref_logprobs is not None:
             kl = kl_penalty(logprobs, micro.ref_logprobs, grpo.kl_estimator)
             metrics.update_masked("train/ref_kl", kl, mask)
             token_loss = token_loss + grpo.kl_coef * kl
-        return aggregate_loss(token_loss, mask, grpo.loss_agg, normaliser)
+        return aggregate_loss(token_loss, mask, grpo.loss_agg, normaliser), logprobs.detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the global gradient norm here: Lightning has unscaled the gradients by now."""
         max_norm = self.cfg.optim.grad_clip or float("inf")
         norm = clip_grad_norm_(self.policy.parameters(), max_norm)  # sharded grads on any mix of meshes
+        check_finite_update(self.next_step, self._update_loss, norm, data_parallel_group(self.trainer.strategy))
         self.train_metrics.update("train/grad_norm", norm)
 
     def _log_step(self) -> None:
         values = self.train_metrics.compute()
         values.update(mean_over_ranks(self._plugin_metrics))
         self._plugin_metrics.clear()
+        values.update(self.timer.finish())  # this rank's clock
         self.log_dict(values, on_step=True, on_epoch=False, sync_dist=False)
         # "step" is the loggers' x-axis: steps finished (validation before training is at 0)
         self.log("step", float(self.next_step), prog_bar=True, on_step=True, on_epoch=False)
+        eta = self.timer.eta_minutes(self.cfg.trainer.max_steps - self.next_step)
+        self.log("eta_min", eta, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         for name, short in (("train/reward", "reward"), ("train/accuracy", "acc")):
             if name in values:
                 self.log(short, values[name], prog_bar=True, logger=False, on_step=True, on_epoch=False)
@@ -278,6 +327,7 @@ class GRPOModule(LightningModule):
         Run by the module itself at absolute steps (0, every `trainer.val_every`, the last), so the
         schedule survives a resume; each rank evaluates its slice of the validation tasks.
         """
+        start = time.perf_counter()
         strategy = self.trainer.strategy
         rank, ranks = data_parallel_rank(strategy), data_parallel_size(strategy)
         tasks = self.task_source.val_tasks
@@ -287,15 +337,18 @@ class GRPOModule(LightningModule):
             self._validate_batch(tasks[start : start + batch], index)
         values = self.val_metrics.compute()
         if values:
+            values["time/validation"] = time.perf_counter() - start
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.next_step)
 
     def _validate_batch(self, tasks: list[NTPTask], index: int) -> None:
-        hits = standard_accuracy(self.policy, tasks, self.cfg.grpo.micro_batch_size, progress=False)
-        self.val_metrics.update("val/ntp_acc", torch.from_numpy(hits).float())
+        if isinstance(tasks[0], NTPTask):  # question-answer tasks have no next token to predict
+            hits = standard_accuracy(self.policy, tasks, self.cfg.grpo.micro_batch_size, progress=False)
+            self.val_metrics.update("val/ntp_acc", torch.from_numpy(hits).float())
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
+        self._push_weights()
         scored = self._sample_answers(tasks, 1, seed)
-        rewards = scored.reward.values.detach().float().cpu()
+        rewards = checked_rewards(scored.reward, scored.answers, self.cfg.reward.name)
         self._record_samples(self.val_metrics, "val", rewards, scored.answers, scored.output.response_ids)
 
     # ---------------------------------------------------------------- checkpoint state
@@ -304,8 +357,10 @@ class GRPOModule(LightningModule):
         left out, so a resumed run may also be longer (a larger trainer.max_steps) than the first."""
         checkpoint["rpt"] = {"next_step": self.next_step, "rng": rng_state(), "tasks": self.task_source.state_dict()}
         checkpoint.pop("loops", None)
+        checkpoint["global_step"] = self._earlier_optimizer_steps + self.trainer.global_step  # over all sessions
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._earlier_optimizer_steps = checkpoint.get("global_step", 0)  # the loops restart at 0 on resume
         state = checkpoint["rpt"]
         self.next_step = state["next_step"]
         self.task_source.load_state_dict(state["tasks"])
@@ -353,6 +408,14 @@ class GRPOModule(LightningModule):
         tensor = torch.tensor(value, device=self.device)
         dist.all_reduce(tensor, op=dist.ReduceOp.MIN, group=data_parallel_group(self.trainer.strategy))
         return int(tensor)
+
+    def _push_weights(self) -> None:
+        """Before a rollout: the engine gets the policy's weights if any optimizer step changed them since
+        the last push (once per rollout, however many mini-batches and epochs), gathered parameter by
+        parameter in the dtype the policy computes in (`strategy.param_dtype`, e.g. bf16)."""
+        if self._policy_version != self._pushed_version:
+            self.rollout.sync_weights(full_weights(self.policy, to_dtype(self.cfg.strategy.param_dtype)))
+            self._pushed_version = self._policy_version
 
     @property
     def _pad_id(self) -> int:

@@ -21,14 +21,14 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from rpt.config import require, resolved_yaml
-from rpt.data.prompts import check_template
 from rpt.errors import RptError
 from rpt.files import write_text_atomic
-from rpt.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from rpt.models import load_tokenizer
+from rpt.parallel.checkpoint import check_readable
 from rpt.registry import with_plugin_defaults
-from rpt.train.checkpoint import StepCheckpoint, checkpoint_step, resolve_resume
+from rpt.train.checkpoint import StepCheckpoint, check_new_run_dir, checkpoint_step, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
+from rpt.train.policy import check_weight_files
 
 
 RUN_DIR_ENV = "RPT_RUN_DIR"  # the run directory, handed to the processes Lightning launches
@@ -53,17 +53,22 @@ def train(cfg: DictConfig) -> TrainResult:
     launched_by = os.environ.get(RUN_DIR_ENV)
     run_dir, resume_from = resolve_resume(cfg.run.resume, Path(launched_by or cfg.run.dir).expanduser())
     cfg.run.dir = str(run_dir)
-    if rank_zero_only.rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", resolved_yaml(with_plugin_defaults(cfg)))  # every option that runs
-        if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
-            truncate_metrics(run_dir / METRICS_CSV, done)
+    if launched_by is None and resume_from is None and rank_zero_only.rank == 0:
+        check_new_run_dir(run_dir)
+    if resume_from is not None:
+        check_readable(resume_from)
+    check_weight_files(cfg.model.policy)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
     from rpt.train.module import GRPOModule
 
+    # everything that can reject the config (corpus, filter, scores, plugins) runs before the run
+    # folder and the W&B run exist, so a corrected command can start the same run.dir again
     tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.policy)
     module = GRPOModule(cfg, tokenizer)
+    module.task_source.setup()  # Lightning's `setup` finds the tasks built
+    if rank_zero_only.rank == 0:
+        start_run_dir(run_dir, cfg, resume_from)
     checkpoints = StepCheckpoint(run_dir, cfg.trainer.ckpt_every)
     trainer = build_trainer(cfg, run_dir, checkpoints)
     with warnings.catch_warnings():
@@ -73,12 +78,27 @@ def train(cfg: DictConfig) -> TrainResult:
         os.environ[RUN_DIR_ENV] = str(run_dir)
         try:
             trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None)
+        except SystemExit:  # Lightning turns Ctrl-C into exit(1) after its shutdown; rpt exits 130 for it
+            if trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
         finally:
             if launched_by is None:
                 os.environ.pop(RUN_DIR_ENV, None)
     finish_wandb(trainer.loggers)  # after a crash W&B's own exit hook closes the run, marked failed
     metrics_csv = run_dir / METRICS_CSV
     return TrainResult(run_dir, (run_dir / "checkpoints" / "last.ckpt").resolve(), metrics_csv, last_values(metrics_csv))
+
+
+def start_run_dir(run_dir: Path, cfg: DictConfig, resume_from: Path | None) -> None:
+    """Create the run folder with its config.yaml; a resumed run's metrics lose the steps it redoes."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", resolved_yaml(with_plugin_defaults(cfg)))  # every option that runs
+    except OSError as err:
+        raise RptError(f"cannot write the run folder {run_dir}: {err.strerror or err}") from None
+    if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
+        truncate_metrics(run_dir / METRICS_CSV, done)
 
 
 def expand_shorthands(overrides: list[str]) -> list[str]:
@@ -110,24 +130,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path, checkpoints: StepCheckpoint) -
 
 
 def check_train_config(cfg: DictConfig) -> None:
-    """Reject settings GRPO cannot train with, before anything heavy is loaded."""
-    g, s, t = cfg.grpo, cfg.sampling, cfg.trainer
-    check_template(cfg.prompt.template)
-    problems = [
-        (s.n < 2, f"sampling.n must be >= 2 (GRPO compares samples of one prompt), got {s.n}"),
-        (s.temperature <= 0, f"sampling.temperature must be > 0 for training, got {s.temperature}"),
-        (g.loss_agg not in LOSS_AGGREGATIONS, f"grpo.loss_agg must be one of {', '.join(LOSS_AGGREGATIONS)}, got {g.loss_agg!r}"),
-        (g.kl_estimator not in KL_ESTIMATORS, f"grpo.kl_estimator must be one of {', '.join(KL_ESTIMATORS)}, got {g.kl_estimator!r}"),
-        (g.dual_clip is not None and g.dual_clip <= 1, f"grpo.dual_clip must be > 1 (or null), got {g.dual_clip}"),
-        (g.tis_cap is not None and g.tis_cap <= 0, f"grpo.tis_cap must be > 0 (or null), got {g.tis_cap}"),
-        (min(g.ppo_epochs, g.mini_batches, g.micro_batch_size, g.logprob_chunk_tokens) < 1,
-         "grpo.ppo_epochs, mini_batches, micro_batch_size and logprob_chunk_tokens must be >= 1"),
-        (t.max_steps < 1 or t.prompts_per_step < 1, "trainer.max_steps and trainer.prompts_per_step must be >= 1"),
-        (min(t.val_every, t.ckpt_every, t.val_tasks) < 0, "trainer.val_every, ckpt_every and val_tasks must be >= 0"),
-    ]
-    for failed, message in problems:
-        if failed:
-            raise RptError(message)
+    """Reject settings GRPO cannot train with (ranges and options every command shares are checked
+    when the config is composed, see `rpt.config`)."""
+    s = cfg.sampling
+    if s.n < 2:
+        raise RptError(f"sampling.n must be >= 2 (GRPO compares samples of one prompt), got {s.n}")
+    if s.temperature <= 0:
+        raise RptError(f"sampling.temperature must be > 0 for training, got {s.temperature}")
 
 
 def last_values(metrics_csv: Path) -> dict[str, float]:

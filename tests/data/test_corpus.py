@@ -61,11 +61,23 @@ def test_missing_corpus(tmp_path):
         read_documents(data_cfg(tmp_path / "nope.jsonl"))
 
 
-def test_non_utf8_corpus(tmp_path):
-    path = tmp_path / "c.txt"
-    path.write_bytes(b"caf\xe9 latin-1\n")
-    with pytest.raises(RptError, match="not UTF-8 text \\(byte 3"):
+def test_non_utf8_corpus_names_the_line(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"text": "fine"}\n{"text": "also fine"}\n{"text": "caf\xe9 latin-1"}\n')
+    with pytest.raises(RptError, match=f"^{path}:3: not UTF-8 text \\(byte 14 of the line"):
         read_documents(data_cfg(path))
+
+
+def test_a_one_document_corpus_warns_that_validation_is_skipped(caplog):
+    from rpt.data.corpus import split_documents
+
+    with caplog.at_level("WARNING"):
+        train, val = split_documents(1, 0.1, seed=0)
+    assert train.tolist() == [0] and val.tolist() == []
+    assert "one document" in caplog.text and "validation is skipped" in caplog.text
+    caplog.clear()
+    split_documents(1, 0.0, seed=0)  # no validation asked for: nothing to warn about
+    assert not caplog.text
 
 
 def test_missing_tokenizer_path(tmp_path):

@@ -75,7 +75,7 @@ def test_templates_table_reports_random_at_1_and_pass_at_k(capsys, trained_model
 @pytest.mark.parametrize("extra, message", [
     (["eval.patterns=true"], "needs eval.mode=reasoning"),
     (["eval.templates=[direkt]"], "unknown prompt template 'direkt'"),
-    (["eval.mode=sampling"], "unknown eval.mode"),
+    (["eval.mode=sampling"], "eval.mode must be one of standard, reasoning"),
 ])
 def test_inconsistent_settings_are_one_line_errors(capsys, tiny_model_dir, corpus_jsonl, tmp_path, extra, message):
     assert main(["eval", *overrides(tiny_model_dir, corpus_jsonl, tmp_path, *extra)]) == 2

@@ -89,3 +89,30 @@ def test_logprobs_carry_no_graph_under_no_grad(model):
     with torch.no_grad():
         lp, ent = response_logprobs(model, *_batch(), chunk_size=2)
     assert not lp.requires_grad and ent is None
+
+
+def test_entropy_comes_from_the_same_head_pass(model):
+    """With entropy asked for, the output head still runs once per chunk (forward), and the entropy
+    under autograd equals the no-grad pass's."""
+    calls = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, a, o: calls.append(o.shape[1]))
+    try:
+        lp, ent = response_logprobs(model, *_batch(), chunk_size=2, with_entropy=True)
+    finally:
+        hook.remove()
+    assert len(calls) == 1 + 3  # the root forward's last position, then 5 response positions in chunks of 2
+    with torch.no_grad():
+        _, ent_no_grad = response_logprobs(model, *_batch(), chunk_size=2, with_entropy=True)
+    assert lp.requires_grad and not ent.requires_grad
+    torch.testing.assert_close(ent, ent_no_grad)
+
+
+def test_no_pass_asks_for_every_layers_hidden_states(model):
+    asked = []
+    hook = model.register_forward_pre_hook(lambda m, a, kw: asked.append(kw.get("output_hidden_states")), with_kwargs=True)
+    try:
+        with torch.no_grad():
+            response_logprobs(model, *_batch(), chunk_size=2)
+    finally:
+        hook.remove()
+    assert asked == [None]

@@ -56,10 +56,12 @@ def test_export_from_a_sharded_folder_reads_only_the_policy(trained, tiny_model_
     assert_same_model(out, trained, tiny_model_dir)
 
 
-def test_export_replaces_an_old_folder_and_leaves_no_staging(trained, tiny_model_dir, tmp_path):
-    (tmp_path / "hf").mkdir()
-    (tmp_path / "hf" / "stale.txt").write_text("old")
+def test_export_replaces_an_earlier_export_with_force_and_leaves_no_staging(trained, tiny_model_dir, tmp_path):
     save_hf_folder(trained.state_dict(), trained.config, tmp_path / "hf")
+    (tmp_path / "hf" / "stale.txt").write_text("old")
+    with pytest.raises(RptError, match="--force"):
+        save_hf_folder(trained.state_dict(), trained.config, tmp_path / "hf")
+    save_hf_folder(trained.state_dict(), trained.config, tmp_path / "hf", force=True)
     assert not (tmp_path / "hf" / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
 

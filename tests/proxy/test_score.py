@@ -13,7 +13,6 @@ from rpt.errors import RptError
 from rpt.proxy import load_entropies, load_scores, score_corpus
 from rpt.proxy.artifact import align_by_chars
 from rpt.proxy.entropy import target_rank_and_prob, topk_entropy
-from tests.fixtures import GSM8K
 
 VOCAB = 61
 
@@ -184,12 +183,22 @@ def test_a_proxy_with_another_tokenizer_is_mapped_by_characters(tiny_model_dir, 
     assert matched > 0
 
 
-@pytest.mark.skipif(not (GSM8K / "test.jsonl").exists(), reason="needs the GSM8K copy in ../shared")
-def test_cli_scores_gsm8k_and_resumes_after_a_kill(capsys, monkeypatch, tiny_model_dir, tmp_path):
-    import rpt.proxy.score as score
+def word_problems(count: int, seed: int = 0) -> list[str]:
+    """Self-made GSM8K-like questions of a few dozen tokens each (no shared data needed)."""
+    rng = np.random.default_rng(seed)
+    names, items = ["Ann", "Bob", "Cleo", "Dev"], ["apples", "pens", "cards", "stamps"]
+    return [f"{rng.choice(names)} has {rng.integers(2, 90)} {rng.choice(items)} and buys {rng.integers(2, 30)} more "
+            f"at {rng.integers(1, 9)} dollars each. Then {rng.choice(names)} gives away {rng.integers(1, 20)}. "
+            f"How many {rng.choice(items)} are left, and what was spent?" for _ in range(count)]
 
-    args = ["score", f"model.proxy={tiny_model_dir}", f"data.path={GSM8K / 'test.jsonl'}", "data.field=question",
-            "data.max_documents=16", "data.max_context_tokens=32", "score.stride=32", "score.batch_tokens=320",
+
+def test_cli_scores_and_resumes_after_an_interrupt(capsys, monkeypatch, tiny_model_dir, tmp_path):
+    import rpt.proxy.score as score
+    from tests.fixtures import write_corpus
+
+    corpus = write_corpus(tmp_path / "questions.jsonl", word_problems(16))
+    args = ["score", f"model.proxy={tiny_model_dir}", f"data.path={corpus}",
+            "data.max_context_tokens=32", "score.stride=32", "score.batch_tokens=320",
             f"data.cache_dir={tmp_path / 'cache'}"]
     assert main([*args, f"data.scores={tmp_path / 'clean'}"]) == 0
     out, err = capsys.readouterr()

@@ -20,3 +20,14 @@ class SpaceReward(Reward):
 
     def __call__(self, answers, tasks, group_size):
         return RewardResult(torch.tensor([float(bool(a) and a[0] == " ") for a in answers]))
+
+
+class BadReward(Reward):
+    """Returns `value` for the last sample (others 0.5), or one value too few with `short=true`."""
+
+    def __init__(self, value: float = float("nan"), short: bool = False):
+        self.value, self.short = value, short
+
+    def __call__(self, answers, tasks, group_size):
+        values = [0.5] * (len(answers) - 1) + ([] if self.short else [self.value])
+        return RewardResult(torch.tensor(values))

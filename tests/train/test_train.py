@@ -22,6 +22,10 @@ def _series(run_dir: Path, column: str) -> list[tuple[int, float]]:
     return [(int(float(r["step"])), float(r[column])) for r in _rows(run_dir) if r.get(column)]
 
 
+def _rows_by_step(run_dir: Path) -> dict[int, dict[str, str]]:
+    return {int(float(r["step"])): r for r in _rows(run_dir) if r.get("time/step")}
+
+
 def _policy_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     return {k.removeprefix("policy."): v for k, v in state.items()}
@@ -52,6 +56,13 @@ def test_rpt_train_writes_config_metrics_checkpoints_and_wandb(train_args, tmp_p
                    "val/reward", "reward/correct"):
         assert _series(run_dir, column), column
     assert all(v > 0 for _, v in _series(run_dir, "train/grad_norm"))
+    for column in ("time/rollout", "time/reward", "time/update", "time/sync", "time/step",
+                   "perf/generated_tokens_per_s", "perf/trained_tokens_per_s"):
+        assert [s for s, v in _series(run_dir, column) if v > 0] == [1, 2, 3], column
+    assert [s for s, _ in _series(run_dir, "time/validation")] == [0, 2, 3]
+    step, phases = _rows_by_step(run_dir), ("rollout", "reward", "logprobs", "update", "sync")
+    assert all(sum(float(step[s][f"time/{p}"]) for p in phases) <= float(step[s]["time/step"]) for s in (1, 2, 3))
+    assert not _series(run_dir, "perf/mfu")  # no MFU on CPU: no peak to divide by
     assert all(v == 1.0 for _, v in _series(run_dir, "train/response_len"))
 
     from transformers import AutoModelForCausalLM

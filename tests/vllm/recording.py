@@ -2,13 +2,17 @@
 
 `CheckedVLLM` is rollout=vllm that, at every `generate`, also scores its samples with the live
 policy (the trainer's log-prob code) and records the largest gap. `ReplayHF` is rollout=hf with
-`generate`'s sampler swapped for the recorded vLLM samples, so everything after sampling (trimming,
+`generate`'s sampler swapped for the recorded vLLM samples. In a multi-process run (no shared memory
+with the test) CheckedVLLM also writes each rank's record to `$RPT_RECORD_DIR/rank<N>.json`, so everything after sampling (trimming,
 log-probs, texts, rewards, the update) runs through the HF plugin's own code.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -33,7 +37,22 @@ class CheckedVLLM(VLLMRollout):
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
         out = super().generate(prompts, params)
         RECORDED.append(([list(p) for p in prompts], params, out, self._max_gap(prompts, params, out)))
+        if os.environ.get("RPT_RECORD_DIR"):
+            self._write_record(Path(os.environ["RPT_RECORD_DIR"]))
         return out
+
+    def _write_record(self, folder: Path) -> None:
+        import torch.distributed as dist
+
+        config = self._llm.llm_engine.vllm_config.parallel_config
+        record = {
+            "executor": str(config.distributed_executor_backend),
+            "tensor_parallel_size": config.tensor_parallel_size,
+            "calls": [{"prompts": prompts, "responses": out.response_ids, "gap": gap,
+                       "weight_version": out.metrics["weight_version"]} for prompts, _, out, gap in RECORDED],
+        }
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"rank{dist.get_rank() if dist.is_initialized() else 0}.json").write_text(json.dumps(record))
 
     @torch.no_grad()
     def _max_gap(self, prompts, params: SamplingParams, out: RolloutOutput) -> float:

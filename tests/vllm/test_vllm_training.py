@@ -127,3 +127,29 @@ def test_the_demo_trains_with_rollout_vllm(tmp_path, capsys):
     assert main(argv) == 0
     assert series(run_dir, "rollout/weight_version") == [1.0, 2.0]
     assert max(series(run_dir, "off_policy/gap_max")) < 1e-3
+
+
+def test_torchrun_two_ranks_each_with_its_own_external_launcher_engine(train_args, tmp_path):
+    """torchrun, 2 ranks (gloo), FSDP2 and grpo.mini_batches=4: each rank's engine joins the trainer's
+    process group (vLLM's external_launcher), samples that rank's own prompts, gets one push per step
+    (not one per mini-batch) and stays in log-prob parity with the sharded policy after every push."""
+    import json
+    import os
+
+    rpt = Path(sys.executable).parent / "rpt"
+    args = train_args(*ENGINE, CHECKED, "strategy=fsdp", "strategy.param_dtype=float32", "trainer.devices=2",
+                      "grpo.mini_batches=4", run="torchrun")
+    records = tmp_path / "records"
+    root = str(Path(__file__).resolve().parents[2])  # the ranks import tests.vllm.recording
+    env = {**os.environ, "RPT_RECORD_DIR": str(records), "OMP_NUM_THREADS": "1", "PYTHONPATH": root}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(rpt), "train", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ranks = [json.loads((records / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for rank in ranks:
+        assert rank["executor"] == "external_launcher" and rank["tensor_parallel_size"] == 1
+        assert [c["weight_version"] for c in rank["calls"]] == [1.0, 2.0, 3.0]  # setup, then one push per step
+        assert max(c["gap"] for c in rank["calls"]) < 1e-3
+    for first, second in zip(ranks[0]["calls"], ranks[1]["calls"]):
+        assert first["prompts"] != second["prompts"]  # each rank sampled its own share of the step's prompts
+        assert len(first["responses"]) == len(first["prompts"]) * 4
