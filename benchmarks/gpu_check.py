@@ -7,8 +7,7 @@ No downloads: the corpus is the demo's synthetic one, the tokenizer is trained o
 built from a config (Qwen2.5-1.5B's shape: 28 layers, hidden 1536, 151936-token vocabulary, tied
 embeddings) with random weights and saved in bf16, then trained with `strategy=fsdp` on one GPU
 (bf16 compute, float32 master, sharded loading), `rollout=hf`. Per step it records the wall time of
-each phase (the `time/*` columns of metrics.csv when the run logs them, else the module's rollout,
-scoring and update methods timed here), the peak `torch.cuda.max_memory_allocated` of the update
+each phase (the run's `time/*` columns of metrics.csv), the whole step (timed here, synchronised), the peak `torch.cuda.max_memory_allocated` of the update
 (scoring + optimizer steps) against `rpt plan`'s training-step peak for the same config, and tokens/s.
 The first step (allocator and kernel warm-up) is reported but left out of the means.
 """
@@ -33,7 +32,7 @@ QWEN25_1_5B = dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, 
                    num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True, max_position_embeddings=4096)
 TINY = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
             num_key_value_heads=2, tie_word_embeddings=True, max_position_embeddings=1024)
-#: (phase, GRPOModule method) timed here when the run logs no time/* columns
+#: (phase, GRPOModule method) wrapped here: synchronised wall time, and the update's peak memory
 PHASES = (("rollout + reward", "_collect"), ("old log-probs", "_score_before_update"), ("update", "_update"))
 
 
@@ -155,12 +154,11 @@ def main() -> None:
 
     logged = sorted({k for r in rows for k in r if k.startswith("time/")})
     steps = timer.steps
-    phases = [(k, [r.get(k, float("nan")) for r in rows]) for k in logged] or \
-             [(p, [s.get(p, float("nan")) for s in steps]) for p, _ in PHASES if any(p in s for s in steps)]
+    phases = [(k, [r.get(k, float("nan")) for r in rows]) for k in logged]
     totals = [s["step"] for s in steps]
     gen_tokens = [r["train/response_len"] * cfg.sampling.n * cfg.trainer.prompts_per_step for r in rows]
     train_tokens = [r.get("train/tokens", float("nan")) for r in rows]
-    rollout_times = dict(phases).get("rollout + reward") or dict(phases).get("time/rollout") or totals
+    rollout_times = dict(phases).get("time/rollout") or totals
     keep = slice(1, None)  # the first step warms up allocator and kernels
     device = "CPU smoke test (tiny model)" if smoke else torch.cuda.get_device_name(0)
     lines = [
@@ -180,7 +178,7 @@ def main() -> None:
           for name, values in phases],
         "| whole step | " + " | ".join(f"{v:.2f}" for v in totals) + f" | {mean(totals[keep]):.2f} |",
         "",
-        f"Phases from {'the run' + chr(39) + 's time/* columns' if logged else 'GRPOModule methods timed by this script'}.",
+        "Phases from the run's time/* columns; the whole step timed by this script (synchronised).",
         f"Generated tokens/s (rollout): {mean([t / s for t, s in zip(gen_tokens[keep], rollout_times[keep])]):.0f};"
         f" trained tokens/s (prompt + response through the update, whole step): "
         f"{mean([t / s for t, s in zip(train_tokens[keep], totals[keep])]):.0f}.",

@@ -64,7 +64,7 @@ def policy_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 
 def test_rpt_train_killed_three_times_resumes_to_the_same_weights(train_args, tmp_path):
-    steps = 12
+    steps = 30  # long enough that no session ends before its kill, even on an idle machine
     common = [f"trainer.max_steps={steps}", "trainer.ckpt_every=1", "reward=proxy_prob", "reward.scorer=policy"]
     straight = start(["train", *train_args(*common, run="straight")])
     assert straight.wait() == 0
@@ -82,11 +82,11 @@ def test_rpt_train_killed_three_times_resumes_to_the_same_weights(train_args, tm
         return any(ckpts.glob(".step-*.tmp"))
 
     # 1: at a random point after the first checkpoint; 2: inside a checkpoint write; 3: random again
-    killed = [kill_when(start(["train", *args]), saved_one_more(), rng.uniform(0, 1.0))]
-    killed.append(kill_when(start(["train", *args, "resume=last"], slow_save=2.0), writing, 0.2))
+    lengthen = "a session finished before it could be killed: lengthen the run"
+    assert kill_when(start(["train", *args]), saved_one_more(), rng.uniform(0, 0.3)), lengthen
+    assert kill_when(start(["train", *args, "resume=last"], slow_save=2.0), writing, 0.2), lengthen
     assert list(ckpts.glob(".step-*.tmp")), "the second kill did not land inside a checkpoint write"
-    killed.append(kill_when(start(["train", *args, "resume=last"]), saved_one_more(), rng.uniform(0, 1.0)))
-    assert killed == [True, True, True], "a session finished before it could be killed: lengthen the run"
+    assert kill_when(start(["train", *args, "resume=last"]), saved_one_more(), rng.uniform(0, 0.3)), lengthen
     assert start(["train", *args, "resume=last"]).wait() == 0
 
     a = policy_weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
