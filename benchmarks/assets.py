@@ -41,9 +41,10 @@ def build_assets(root: Path, documents: int = 600, pretrain_steps: int = 150) ->
     """The demo's synthetic ledgers, a BPE tokenizer and a tiny Qwen2 pre-trained on them (once per folder)."""
     import torch
 
-    from rpt.demo.corpus import generate_corpus, write_jsonl
-    from rpt.demo.pretrain import pretrain
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from rpt.files import write_jsonl
+    from rpt.recipes.demo.corpus import generate_corpus
+    from rpt.recipes.demo.pretrain import pretrain
+    from rpt.recipes.demo.tiny import tiny_qwen2, train_tokenizer
 
     model_dir = root / "pretrained"
     if (model_dir / "config.json").exists():
@@ -111,13 +112,13 @@ def rpt_overrides(work: Work, assets: Path, run_dir: Path) -> list[str]:
 def rpt_prompts(work: Work, assets: Path, run_dir: Path) -> tuple[list[list[int]], list]:
     """The prompts (token ids) and tasks rpt draws for `work`, step by step, in order."""
     from rpt.config import load_config
-    from rpt.data.corpus import load_tokenizer
+    from rpt.models import load_tokenizer
     from rpt.data.prompts import render_prompt
-    from rpt.train.data import TaskDataModule
+    from rpt.train.data import TaskSource
 
     cfg = load_config(rpt_overrides(work, assets, run_dir))
     tokenizer = load_tokenizer(cfg.model.policy)
-    data = TaskDataModule(cfg, tokenizer)
+    data = TaskSource(cfg, tokenizer)
     data.setup()
     tasks = data.tasks(data.stream.draw(work.prompts * work.steps))
     return [render_prompt(t, "direct", tokenizer, False) for t in tasks], tasks

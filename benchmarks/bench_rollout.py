@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rpt.api import PluginContext, Rollout, SamplingParams
+from rpt.api import Rollout, SamplingParams
 from rpt.config import load_config
 
 # (label, prompts, samples per prompt, max response tokens)
@@ -41,7 +41,7 @@ def build_model(path: Path, vocab_size: int, seed: int) -> int:
     """Save a tokenizer + tiny Qwen2 under `path`; returns the vocabulary size."""
     from transformers import PreTrainedTokenizerFast
 
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from rpt.recipes.demo.tiny import tiny_qwen2, train_tokenizer
 
     texts = [f"Item {i}: {i * 7} apples and {i * 13} pears cost {i * 3.5} dollars." for i in range(2000)]
     tokenizer: PreTrainedTokenizerFast = train_tokenizer(texts, vocab_size=vocab_size)
@@ -54,7 +54,7 @@ def make_rollout(kind: str, model_dir: Path) -> tuple[Rollout, float]:
     """The plugin, set up as the trainer would; returns it with its setup time in seconds."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rpt.registry import build
+    from rpt.registry import build, plugin_context
 
     options = {
         "hf": ["rollout=hf"],
@@ -64,7 +64,7 @@ def make_rollout(kind: str, model_dir: Path) -> tuple[Rollout, float]:
     cfg = load_config([f"model.policy={model_dir}", *options[kind]])
     start = time.perf_counter()
     policy = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    context = PluginContext(tokenizer=AutoTokenizer.from_pretrained(model_dir), policy=policy, config=cfg)
+    context = plugin_context(cfg, AutoTokenizer.from_pretrained(model_dir), policy=policy)
     rollout = build("rollout", cfg.rollout)
     rollout.setup(context)
     return rollout, time.perf_counter() - start

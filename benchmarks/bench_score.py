@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from rpt.data.corpus import TokenizedCorpus
-from rpt.proxy.lm import last_logits, left_padded, load_causal_lm
+from rpt.models import load_causal_lm
+from rpt.padding import left_pad, position_ids
+from rpt.proxy.lm import last_logits
 from rpt.proxy.score import score_corpus
 from rpt.proxy.windows import END, FIRST, input_lengths, plan_batches, plan_windows
 
@@ -39,7 +41,8 @@ def file_corpus(path: str, field: str, tokenizer_path: str, docs: int) -> Tokeni
     from omegaconf import OmegaConf
 
     from rpt.config import DataConfig
-    from rpt.data.corpus import load_tokenizer, tokenize_corpus
+    from rpt.data.corpus import tokenize_corpus
+    from rpt.models import load_tokenizer
 
     data = OmegaConf.merge(OmegaConf.structured(DataConfig),
                            {"path": path, "field": field, "max_documents": docs, "cache_dir": tempfile.mkdtemp()})
@@ -55,7 +58,8 @@ def bare_forward(model, corpus, windows, batches, scored_logits_only: bool) -> N
             if scored_logits_only:
                 last_logits(model, inputs, int((rows[:, END] - rows[:, FIRST]).max()))
             else:
-                ids, mask, positions = (t.to(device) for t in left_padded(inputs))
+                ids, mask = left_pad(inputs, 0, device)
+                positions = position_ids(mask)
                 model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -90,7 +94,7 @@ def main() -> None:
         model = load_causal_lm(args.model)
         name = args.model
     else:
-        from rpt.demo.tiny import tiny_qwen2
+        from rpt.recipes.demo.tiny import tiny_qwen2
 
         model = tiny_qwen2(16384, hidden_size=512, layers=6, heads=8).eval()
         name = "random Qwen2 (hidden 512, 6 layers, vocab 16384)"

@@ -40,8 +40,9 @@ def build_assets(work: Path, shape: dict) -> tuple[Path, Path]:
     """The demo's synthetic corpus, a tokenizer trained on it, and a random model of `shape` saved in bf16."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from rpt.demo.corpus import generate_corpus, write_jsonl
-    from rpt.demo.tiny import train_tokenizer
+    from rpt.files import write_jsonl
+    from rpt.recipes.demo.corpus import generate_corpus
+    from rpt.recipes.demo.tiny import train_tokenizer
 
     records = generate_corpus(400, seed=0)
     write_jsonl(records, work / "corpus.jsonl")

@@ -1,23 +1,88 @@
-"""The contracts that plugins implement: rewards, token filters and rollout engines.
+"""The plugin API: the contracts plugins implement (rewards, token filters, rollout engines), what
+they are given (`PluginContext`) and the few helpers they may use. The only `rpt` module a plugin
+imports.
 
-The core only talks to plugins through these classes, so a third-party plugin is a
-subclass registered under an entry point (or named by dotted path in config).
+The core only talks to plugins through these classes, so a third-party plugin is a subclass
+registered under an entry point (or named by dotted path in config). A plugin reads what it needs
+of the run from the typed `PluginContext`, never from the whole config, and reports what it holds
+in GPU memory to `rpt plan` through `memory_needs`. `docs/plugins.md` documents all of it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from rpt.parallel.sharding import full_weights  # noqa: F401  (a rollout plugin pushes the policy with it)
+from rpt.data.tasks import NTPTask
+from rpt.errors import RptError
+from rpt.grpo.logprobs import response_logprobs
+from rpt.matching import first_token_ids, prefix_match_correct
+from rpt.models import load_scoring_lm, load_tokenizer
+from rpt.padding import left_pad, right_pad
+from rpt.parallel.collectives import full_weights
+from rpt.plan_rollout import RolloutPlan, plan_rollout
+from rpt.proxy.lm import last_logits
+from rpt.rng import rng_state, set_rng_state
+from rpt.sampling import SamplingParams
 
-if TYPE_CHECKING:
-    from rpt.data.tasks import NTPTask
+__all__ = [
+    # contracts
+    "Plugin", "Reward", "RewardResult", "TokenFilter", "Rollout", "RolloutOutput", "SamplingParams",
+    "PluginContext", "MemoryQuery", "MemoryNeeds", "RolloutPlan", "NTPTask", "RptError",
+    # helpers
+    "left_pad", "right_pad", "response_logprobs", "last_logits", "load_tokenizer", "load_scoring_lm", "full_weights",
+    "rng_state", "set_rng_state", "prefix_match_correct", "first_token_ids", "check_option", "plan_rollout",
+]
+
+
+def check_option(name: str, value: Any, ok: bool, rule: str) -> None:
+    """Refuse a bad constructor option: `ValueError("<name> must be <rule>, got <value>")`, which the
+    registry reports as a one-line config error."""
+    if not ok:
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MemoryQuery:
+    """What `rpt plan` tells a plugin about one GPU's share of the run, to ask what the plugin holds."""
+
+    gpu_bytes: float  # memory of one GPU
+    policy_params: int  # parameters of the policy
+    kv_bytes_per_token: int  # bf16 keys and values of every policy layer, for one token
+    seq_len: int  # prompt + response tokens of one sample
+    num_layers: int  # the policy's decoder layers
+    num_kv_heads: int  # its key-value heads
+    head_dim: int  # its attention head size
+    prompts_per_rank: int  # trainer.prompts_per_step / data-parallel ranks
+    samples: int  # sampling.n
+    proxy_path: str | None  # model.proxy
+    count_params: Callable[[str], int]  # parameters of a model, by folder or known hub name
+
+
+@dataclass
+class MemoryNeeds:
+    """Per-GPU bytes a plugin adds to a training step (rows are `(label, bytes)`)."""
+
+    held: list[tuple[str, float]] = field(default_factory=list)  # alive through the whole step
+    rollout_extra: float = 0.0  # more, only while rollouts run (an engine's awake share)
+    rollout: RolloutPlan | None = None  # a rollout engine's sequences at once and waves per step (`plan_rollout`)
+    notes: list[str] = field(default_factory=list)  # reasons the run cannot work as configured
+
+
+class Plugin(ABC):
+    """What rewards and rollout engines share: setup with the run's context, and their memory for `rpt plan`."""
+
+    def setup(self, context: "PluginContext") -> None:
+        """Load what the plugin needs (models, tokenizers, engines); called once before first use."""
+
+    def memory_needs(self, query: MemoryQuery) -> MemoryNeeds:
+        """GPU memory the plugin holds beyond the policy's training state (none by default)."""
+        return MemoryNeeds()
 
 
 @dataclass
@@ -28,7 +93,7 @@ class RewardResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-class Reward(ABC):
+class Reward(Plugin):
     """Scores extracted answers against their tasks' ground truth.
 
     `answers[i]` is the answer extracted from sample i, or None when the output had no
@@ -37,11 +102,8 @@ class Reward(ABC):
     one task (the same task repeated).
     """
 
-    def setup(self, context: "PluginContext") -> None:
-        """Load what the plugin needs (models, tokenizers); called once before the first call."""
-
     @abstractmethod
-    def __call__(self, answers: Sequence[str | None], tasks: Sequence["NTPTask"], group_size: int) -> RewardResult:
+    def __call__(self, answers: Sequence[str | None], tasks: Sequence[NTPTask], group_size: int) -> RewardResult:
         ...
 
 
@@ -59,18 +121,6 @@ class TokenFilter(ABC):
 
 
 @dataclass
-class SamplingParams:
-    """How the rollout engine samples; mirrors the `sampling` config (any engine)."""
-
-    n: int = 8
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_tokens: int = 8192
-    stop: list[str] = field(default_factory=list)
-    seed: int = 0
-
-
-@dataclass
 class RolloutOutput:
     """`n` samples per prompt, flattened prompt-major: sample j of prompt i is at i * n + j."""
 
@@ -80,11 +130,8 @@ class RolloutOutput:
     metrics: dict[str, float] = field(default_factory=dict)  # engine-specific, logged as `rollout/<key>`
 
 
-class Rollout(ABC):
+class Rollout(Plugin):
     """Generates samples from the current policy (HF generate, vLLM, ...)."""
-
-    def setup(self, context: "PluginContext") -> None:
-        """Build the engine; called once before the first `generate`."""
 
     @abstractmethod
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
@@ -96,9 +143,17 @@ class Rollout(ABC):
 
 @dataclass
 class PluginContext:
-    """What a plugin may need at setup: the policy and its tokenizer, the run's config."""
+    """What a plugin may need at setup, typed: the policy, its tokenizer and where they come from.
 
-    tokenizer: Any
-    policy: torch.nn.Module | None = None
-    config: Any = None
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    The core fills it from the run's config (`model.*`, `strategy.param_dtype`,
+    `grpo.logprob_chunk_tokens`); a plugin reads nothing else of the run.
+    """
+
+    tokenizer: Any  # the policy's (fast) tokenizer
+    policy: torch.nn.Module | None = None  # the live policy being trained or evaluated
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the policy runs
+    policy_path: str | None = None  # the policy's Hugging Face folder or hub name (model.policy)
+    tokenizer_path: str | None = None  # the tokenizer's folder or name (model.tokenizer, else policy_path)
+    compute_dtype: str = "float32"  # the dtype the policy computes in: float32 | bfloat16 | float16
+    logprob_chunk_tokens: int = 1024  # positions per chunk when computing log-probs (grpo.logprob_chunk_tokens)
+    proxy_path: str | None = None  # the small scoring LM (model.proxy), when set

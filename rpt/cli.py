@@ -17,19 +17,22 @@ def cmd_plugins(args: argparse.Namespace) -> None:
         print(f"{kind}s:")
         for info in available(kind).values():
             print(f"  {info.name:<16} {info.description}")
+            if options := info.options:
+                print(f"  {'':<16} options: {options}")
 
 
 def cmd_config(args: argparse.Namespace) -> None:
     """Print the composed config."""
     from rpt.config import load_config, resolved_yaml
+    from rpt.registry import with_plugin_defaults
 
-    print(resolved_yaml(load_config(args.overrides)), end="")
+    print(resolved_yaml(with_plugin_defaults(load_config(args.overrides))), end="")
 
 
 def cmd_tasks(args: argparse.Namespace) -> None:
     """Print a few NTP tasks built from the configured corpus."""
     from rpt.config import load_config
-    from rpt.data.tasks import print_tasks
+    from rpt.data.preview import print_tasks
 
     print_tasks(load_config(args.overrides), count=args.count)
 
@@ -59,7 +62,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     """The embedded CPU demo: corpus, tokenizer, tiny model, RPT, before/after report."""
     from rpt.config import load_config
-    from rpt.demo.run import run_demo
+    from rpt.recipes.demo.run import run_demo
 
     run_demo(load_config(["experiment=demo", *args.overrides]))
 
@@ -82,7 +85,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Write a run's (or one checkpoint's) policy as a Hugging Face folder."""
-    from rpt.train.run import export
+    from rpt.export import export
 
     print(export(args.source, args.out_dir, force=args.force))
 

@@ -3,19 +3,18 @@
 `load_config(["experiment=demo", "reward=exact_match", "trainer.max_steps=20"])` returns a
 typed, resolved OmegaConf config or raises `RptError` with a one-line message. Typed groups
 are checked against the dataclass schema below (unknown keys, wrong value types); plugin
-groups (reward, filter, rollout) are free-form and checked by building the plugin.
+groups (reward, filter, rollout) are free-form: a plugin's options and their defaults are its
+constructor's keyword arguments, checked when the plugin is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import math
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rpt.errors import RptError, suggest
+from rpt.ranges import choices_of, num, one_of
+from rpt.sampling import SamplingParams
 
 
 def _config_dir() -> Path:
@@ -70,56 +71,10 @@ QA_ANSWER_FORMATS = ("text", "json_list")
 PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true")  # Lightning's, less aliases
 
 
-@dataclass(frozen=True)
-class Range:
-    """The valid interval of a numeric field (both ends optional, each closed or open)."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def holds(self, value: float) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            return False
-        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def __str__(self) -> str:
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        if self.low is None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
-        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-
-
-def num(default: Any = MISSING, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-        lt: float | None = None, factory: Callable[[], Any] | None = None) -> Any:
-    """A numeric field (or a list or dict of numbers) whose value(s) must lie in the given range;
-    None passes where the field's type allows it."""
-    bound = Range(gt if gt is not None else ge, lt if lt is not None else le, gt is not None, lt is not None)
-    if factory is not None:
-        return field(default_factory=factory, metadata={"range": bound})
-    return field(default=default, metadata={"range": bound})
-
-
-def one_of(default: Any, choices: tuple[str, ...] | str) -> Any:
-    """A string field limited to `choices`: a tuple, or "module:NAME" of a table (tuple or dict keys)
-    in a light module, read when a config is checked (so the table can grow without a config edit)."""
-    return field(default=default, metadata={"choices": choices})
-
-
-def _choices(spec: tuple[str, ...] | str) -> tuple[str, ...]:
-    if isinstance(spec, tuple):
-        return spec
-    module, _, name = spec.partition(":")
-    return tuple(getattr(importlib.import_module(module), name))
-
-
 def validate(cfg: DictConfig, schema: type | None = None, prefix: str = "") -> None:
-    """Check every declared range and option of `cfg` (a RootConfig); RptError names the first bad key."""
-    schema = schema or RootConfig
+    """Check every declared range and option of `cfg` (a RootConfig, or a recipe's schema extending it);
+    RptError names the first bad key."""
+    schema = schema or OmegaConf.get_type(cfg) or RootConfig
     for f in dataclasses.fields(schema):
         key = f"{prefix}{f.name}"
         if f.name not in cfg or OmegaConf.is_missing(cfg, f.name):
@@ -138,7 +93,7 @@ def validate(cfg: DictConfig, schema: type | None = None, prefix: str = "") -> N
                 if not bound.holds(item):
                     raise RptError(f"{key} must be {bound}, got {_show(value)}")
         if "choices" in f.metadata:
-            options = _choices(f.metadata["choices"])
+            options = choices_of(f.metadata["choices"])
             if value not in options:
                 raise RptError(f"{key} must be one of {', '.join(options)}, got {value!r}{suggest(str(value), options)}")
 
@@ -234,18 +189,6 @@ class DynamicSamplingConfig:
 
 
 @dataclass
-class SamplingConfig:
-    """How rollouts sample, for any rollout engine; mirrors `rpt.api.SamplingParams`."""
-
-    n: int = num(8, ge=1)  # samples per prompt: the GRPO group size (>= 2)
-    temperature: float = num(0.8, ge=0)  # 0 = greedy (validation only: a group of identical samples has no signal)
-    top_p: float = num(1.0, gt=0, le=1)
-    max_tokens: int = num(8192, ge=1)  # longest response, in tokens
-    stop: list[str] = field(default_factory=list)  # a response ends after the first of these strings (or EOS)
-    seed: int = num(0, ge=0)  # rollouts of step s are seeded from (seed, s): resumed runs sample the same
-
-
-@dataclass
 class TrainerConfig:
     max_steps: int = num(1000, ge=1)  # training steps; each is one rollout batch (ppo_epochs x mini_batches optimizer steps)
     prompts_per_step: int = num(256, ge=1)  # prompts per step over all ranks, each sampled sampling.n times (paper: 256)
@@ -332,22 +275,6 @@ class StrategyConfig:
 
 
 @dataclass
-class DemoConfig:
-    """The embedded CPU demo (`rpt demo`): what it generates and pre-trains before RPT."""
-
-    dir: str = "runs/demo"  # corpus, tokenizer + model, scores, RPT run and report.md all go here
-    seed: int = 0  # seeds the synthetic corpus, the model's initialisation and pre-training
-    documents: int = 4000  # synthetic ledgers generated (split into train/val by data.val_fraction)
-    vocab_size: int = 512  # cap on the byte-level BPE vocabulary
-    hidden_size: int = 64  # tiny Qwen2: width
-    layers: int = 2  # tiny Qwen2: decoder layers
-    heads: int = 2  # tiny Qwen2: attention heads (head size 32: vLLM on CPU supports it)
-    pretrain_steps: int = 200  # fixed next-token pre-training budget, before RPT
-    pretrain_batch_size: int = 32  # documents per pre-training step
-    pretrain_lr: float = 3e-3  # peak lr (5% warmup, then linear decay to 0)
-
-
-@dataclass
 class RootConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -359,27 +286,32 @@ class RootConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: SamplingParams = field(default_factory=SamplingParams)  # rpt/sampling.py
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    demo: DemoConfig = field(default_factory=DemoConfig)
 
 
-ConfigStore.instance().store(name="rpt_schema", node=RootConfig)
+ConfigStore.instance().store(group="schema", name="rpt", node=RootConfig, package="_global_")
 
-GROUPS = ("model", "data", "reward", "filter", "rollout", "strategy", "trainer", "experiment")
-PLUGIN_GROUPS = ("reward", "filter", "rollout")  # free-form groups: the options of the chosen plugin
+
+def _register_recipes() -> None:
+    """Import the installed recipes' config modules (entry points `rpt.recipes`): each stores its own
+    schema (the root plus its group) for its experiment to switch to, so the root carries none of them."""
+    for entry in entry_points(group="rpt.recipes"):
+        entry.load()
 
 
 def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = CONFIG_DIR) -> DictConfig:
     """Compose `config.yaml` + groups + overrides into a validated config (MISSING values allowed)."""
+    _register_recipes()
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=list(overrides))
-            _reset_switched_plugins(cfg, list(overrides))
+            overrides = [_plugin_option(o) for o in overrides]
+            cfg = compose(config_name="config", overrides=overrides)
+            _reset_switched_plugins(cfg, overrides)
     except (HydraException, OmegaConfBaseException) as err:
         raise RptError(_explain(err, config_dir)) from None
     try:
@@ -387,6 +319,18 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), config_dir: Path = 
     except OmegaConfBaseException as err:  # an interpolation that does not resolve
         raise RptError(" ".join(str(err).split()).split(" full_key:")[0]) from None
     return cfg
+
+
+#: config groups whose keys are a plugin's constructor options (declared, with defaults, only there)
+PLUGIN_GROUPS = ("reward", "filter", "rollout")
+
+
+def _plugin_option(override: str) -> str:
+    """`rollout.sleep=true` sets a plugin option the group's YAML need not list (`++`: add or override);
+    a misspelt option is refused when the plugin is built, with a suggestion."""
+    if override.split(".", 1)[0] in PLUGIN_GROUPS and "." in override.split("=", 1)[0]:
+        return f"++{override}"
+    return override
 
 
 def _reset_switched_plugins(cfg: DictConfig, overrides: list[str]) -> None:

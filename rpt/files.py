@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,3 +17,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_jsonl(records: list[dict], path: Path) -> None:
+    """Write one JSON object per line, atomically (a crash never leaves half a corpus)."""
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))

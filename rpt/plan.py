@@ -7,7 +7,8 @@ Memory per GPU is counted in three parts (bytes, printed in GiB):
   memory with `strategy.cpu_offload`), FSDP's gathered copies in the compute dtype (the root unit:
   embeddings, final norm, LM head, gathered from forward to backward, and two decoder layers: the
   current and the prefetched one), the frozen reference model when `grpo.kl_coef > 0` (sharded
-  like the policy; its root stays gathered), a colocated vLLM engine and the proxy LM;
+  like the policy; its root stays gathered), and what the reward and rollout plugins hold (each
+  reports it through `memory_needs`: a colocated vLLM engine, the proxy LM of `proxy_prob`);
 - start of backward: the saved activations of one micro-batch (`grpo.micro_batch_size` sequences
   of prompt + response tokens): every tensor a Qwen2/Llama layer saves (`layer_activation_bytes`),
   or with activation checkpointing only each layer's input; the logits chunk (the head is
@@ -18,11 +19,11 @@ Memory per GPU is counted in three parts (bytes, printed in GiB):
   layer's activations (recomputed with checkpointing) with its gradient buffers.
 
 The step's peak is held + the larger of the two backward moments. Attention is assumed to run in
-a memory-efficient kernel (no sequence x sequence matrix). vLLM (rollout=vllm) holds
-`rollout.gpu_memory_utilization` of the GPU while awake; asleep (`rollout.sleep`) only an allowance
-for its CUDA context and graphs stays while the trainer steps, and the rollout phase (held state +
-awake share) is checked separately, with how many sequences its KV cache holds at once and how
-many scheduling waves a step's rollout takes (`rpt.plan_rollout`). benchmarks/plan_vs_measured.py checks the estimate against
+a memory-efficient kernel (no sequence x sequence matrix). A rollout engine may hold more while it
+samples than while the trainer steps (vLLM asleep): the rollout phase (held state + that extra) is
+checked separately, with how many sequences the engine's KV cache holds at once and how many
+scheduling waves a step's rollout takes (the engine's `memory_needs`, through `rpt.plan_rollout`).
+benchmarks/plan_vs_measured.py checks the estimate against
 measured peaks (benchmarks/results/plan_vs_measured.md).
 """
 
@@ -31,16 +32,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
+from rpt.api import MemoryNeeds, MemoryQuery
 from rpt.errors import RptError
-from rpt.plan_rollout import RolloutPlan, plan_rollout
+from rpt.models import DTYPES
+from rpt.plan_rollout import RolloutPlan
 
 GIB = 1024**3
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-#: what a sleeping colocated vLLM engine keeps on the GPU (CUDA context, graphs): an allowance, not measured here
-VLLM_ASLEEP_GIB = 2.0
+DTYPE_BYTES = {name: dtype.itemsize for name, dtype in DTYPES.items()}
 #: Hugging Face config.json fields of models whose config cannot be read here (no hub access)
 KNOWN_CONFIGS: dict[str, dict] = {
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B": {  # the paper's policy (Qwen2.5-14B architecture)
@@ -151,13 +153,11 @@ class PlanInputs:
     logprob_chunk: int
     gpu_gib: float
     ranks_per_node: int = 8
-    vllm_share: float | None = None  # rollout=vllm: gpu_memory_utilization
-    vllm_sleep: bool = False
-    proxy: ModelShape | None = None  # reward=proxy_prob
+    proxy_path: str | None = None  # model.proxy
+    plugins: list[Any] = field(default_factory=list)  # the reward and rollout plugins: asked for their `memory_needs`
     reference: bool = False  # grpo.kl_coef > 0: a frozen copy of the policy, sharded like it
     prompts_per_rank: int = 1  # trainer.prompts_per_step / data-parallel ranks
     samples: int = 1  # sampling.n
-    vllm_tensor_parallel: int = 1  # rollout.tensor_parallel_size: GPUs (local ranks) per engine
 
     @property
     def seq_len(self) -> int:
@@ -185,8 +185,8 @@ class MemoryPlan:
     early: list[tuple[str, float]] = field(default_factory=list)  # start of backward: activations + logits
     late: list[tuple[str, float]] = field(default_factory=list)  # end of backward: gradients + a layer
     offloaded: list[tuple[str, float]] = field(default_factory=list)  # in CPU memory instead
-    rollout_extra: float = 0.0  # vLLM's awake share, on top of the held state during rollouts
-    rollout: RolloutPlan | None = None  # rollout=vllm: sequences at once and waves per step
+    rollout_extra: float = 0.0  # a rollout engine's awake share, on top of the held state during rollouts
+    rollout: RolloutPlan | None = None  # a rollout engine's sequences at once and waves per step
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -223,7 +223,7 @@ class MemoryPlan:
                 lines += [f"    {label:<52}{b / GIB:>8.2f}" for label, b in rows]
         lines.append(f"{'training step peak = held + max(start, end)':<56}{self.training_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
         if self.rollout_extra:
-            lines.append(f"{'rollout peak = held + vLLM share':<56}{self.rollout_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
+            lines.append(f"{'rollout peak = held + rollout engine share':<56}{self.rollout_peak / GIB:>8.2f}  of {i.gpu_gib:g}")
         if self.rollout is not None:
             lines += _render_rollout(self.rollout, i)
         lines.append(f"host RAM   per node at start-up: {i.ranks_per_node} ranks x {self.host_load_bytes() / GIB:.1f} GiB "
@@ -273,9 +273,8 @@ def estimate(i: PlanInputs) -> MemoryPlan:
         plan.held.append((f"reference model ({i.master_dtype}{where})", owned * m))
         if sharded:  # its root stays gathered after each forward: it never runs a backward that would free it
             plan.held.append((f"reference root, gathered ({i.compute_dtype})", s.root_params() * c))
-    if i.proxy is not None:
-        plan.held.append(("proxy LM (reward=proxy_prob, bf16, full copy)", i.proxy.params() * 2))
-    _add_vllm(plan)
+    for plugin in i.plugins:
+        _add_plugin(plan, plugin.memory_needs(memory_query(i)))
 
     tokens = i.micro_batch * i.seq_len
     per_layer = tokens * layer_activation_bytes(s, c, i.tensor_parallel)
@@ -300,35 +299,35 @@ def estimate(i: PlanInputs) -> MemoryPlan:
     return plan
 
 
-def _add_vllm(plan: MemoryPlan) -> None:
-    """vLLM colocated: its share while it sleeps (training) or always; check it can hold the weights."""
-    i = plan.inputs
-    if i.vllm_share is None:
-        return
-    awake = i.vllm_share * i.gpu_gib * GIB
-    if i.vllm_sleep:
-        plan.held.append(("vLLM asleep (CUDA context, graphs; an allowance)", VLLM_ASLEEP_GIB * GIB))
-        plan.rollout_extra = awake - VLLM_ASLEEP_GIB * GIB
-    else:
-        plan.held.append((f"vLLM share ({i.vllm_share:g} x GPU, awake throughout)", awake))
-    plan.rollout = plan_rollout(
-        params=i.shape.params(), num_layers=i.shape.num_layers, num_kv_heads=i.shape.num_kv_heads,
-        head_dim=i.shape.head_dim, share_bytes=awake, sequence_tokens=i.seq_len, prompts_per_rank=i.prompts_per_rank,
-        samples=i.samples, tensor_parallel=i.vllm_tensor_parallel,
+def memory_query(i: PlanInputs) -> MemoryQuery:
+    """What a plugin is told about one GPU's share of the run, to report its `memory_needs`."""
+    return MemoryQuery(
+        gpu_bytes=i.gpu_gib * GIB,
+        policy_params=i.shape.params(),
+        kv_bytes_per_token=2 * i.shape.num_layers * i.shape.kv_dim * 2,
+        seq_len=i.seq_len,
+        num_layers=i.shape.num_layers,
+        num_kv_heads=i.shape.num_kv_heads,
+        head_dim=i.shape.head_dim,
+        prompts_per_rank=i.prompts_per_rank,
+        samples=i.samples,
+        proxy_path=i.proxy_path,
+        count_params=lambda name: ModelShape.from_config(read_model_config(name)).params(),
     )
-    weights = i.shape.params() * 2
-    kv_per_sequence = 2 * i.shape.num_layers * i.shape.kv_dim * 2 * i.seq_len
-    if weights + kv_per_sequence > awake:
-        need = (weights + kv_per_sequence) / (i.gpu_gib * GIB)
-        plan.notes.append(f"the vLLM share ({awake / GIB:.1f} GiB) cannot hold the bf16 weights ({weights / GIB:.1f} GiB) "
-                          f"plus one sequence's KV cache; set rollout.gpu_memory_utilization >= {need:.2f}")
+
+
+def _add_plugin(plan: MemoryPlan, needs: MemoryNeeds) -> None:
+    plan.held += needs.held
+    plan.rollout_extra += needs.rollout_extra
+    plan.rollout = needs.rollout or plan.rollout
+    plan.notes += needs.notes
 
 
 def _render_rollout(r: RolloutPlan, i: PlanInputs) -> list[str]:
     engine = "engine" if r.tensor_parallel == 1 else f"engine ({r.tensor_parallel} GPUs)"
     lines = [
         f"rollout    KV cache {r.kv_bytes_per_token / 1024:.0f} KiB/token per GPU (bf16); {r.kv_cache_bytes / GIB:.1f} GiB "
-        f"of the vLLM share left for it: {r.at_once} sequences of {r.sequence_tokens} tokens at once",
+        f"of the engine's share left for it: {r.at_once} sequences of {r.sequence_tokens} tokens at once",
         f"           {r.sequences} sequences per {engine} and step ({r.sequences // (i.samples * r.tensor_parallel)} prompts "
         f"x {i.samples} samples{f' x {r.tensor_parallel} ranks' if r.tensor_parallel > 1 else ''}): "
         + (f"{r.waves} scheduling waves" if r.waves else "cannot be scheduled"),
@@ -354,8 +353,8 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
     dp, tp = mesh_shape(world, st.data_parallel_size, st.tensor_parallel_size) if st.name == "fsdp" else (world, 1)
     master = _checked_dtype(cfg.model.dtype)
     compute = _checked_dtype(st.param_dtype) if st.name == "fsdp" and st.param_dtype else master
-    reward = cfg.reward.get("name")
-    rollout = cfg.rollout
+    from rpt.registry import build
+
     return PlanInputs(
         model_name=cfg.model.policy,
         shape=ModelShape.from_config(read_model_config(cfg.model.policy)),
@@ -374,14 +373,11 @@ def plan_inputs(cfg: DictConfig, gpu_gib: float, gpus_per_node: int) -> PlanInpu
         logprob_chunk=g.logprob_chunk_tokens,
         gpu_gib=gpu_gib,
         ranks_per_node=devices if st.name != "single" else 1,
-        vllm_share=rollout.get("gpu_memory_utilization") if rollout.get("name") == "vllm" else None,
-        vllm_sleep=bool(rollout.get("sleep", False)),
-        proxy=ModelShape.from_config(read_model_config(cfg.model.proxy))
-        if reward == "proxy_prob" and cfg.reward.get("scorer", "proxy") == "proxy" and cfg.model.proxy else None,
+        plugins=[build("reward", cfg.reward), build("rollout", cfg.rollout)],
+        proxy_path=cfg.model.proxy,
         reference=g.kl_coef > 0,
         prompts_per_rank=max(t.prompts_per_step // dp, 1),
         samples=cfg.sampling.n,
-        vllm_tensor_parallel=rollout.get("tensor_parallel_size", 1),
     )
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rpt.api import Reward, Rollout, TokenFilter
+import torch
+
+from rpt.api import PluginContext, Reward, Rollout, TokenFilter
 from rpt.errors import RptError, suggest
 
 #: plugin kind -> (entry-point group, base class)
@@ -42,6 +44,15 @@ class PluginInfo:
         except Exception as err:  # any import-time failure of someone else's plugin
             return f"(cannot load {self.target}: {err})"
         return doc.splitlines()[0] if doc else ""
+
+    @property
+    def options(self) -> str:
+        """The constructor's options as `name=default`, `name` where there is none ("" for a broken plugin)."""
+        try:
+            params = inspect.signature(self.load()).parameters.values()
+        except Exception:  # shown by `description` already
+            return ""
+        return ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}" for p in params)
 
 
 def available(kind: str) -> dict[str, PluginInfo]:
@@ -78,6 +89,30 @@ def resolve(kind: str, name: str) -> type:
 
 def build(kind: str, cfg: DictConfig | dict) -> Any:
     """Instantiate the plugin a config group names: `{name: ..., **constructor kwargs}`."""
+    name, cls, options = _checked(kind, cfg)
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise RptError(f"{kind} plugin {name!r}: {err}") from None
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    """A plugin's options that have defaults, with them: its constructor is where they are declared."""
+    params = inspect.signature(cls).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def with_plugin_defaults(cfg: DictConfig) -> DictConfig:
+    """The config with each plugin group's unset options filled from its constructor (what runs, in full)."""
+    cfg = cfg.copy()
+    for kind in KINDS:
+        name, cls, options = _checked(kind, cfg[kind])
+        OmegaConf.update(cfg, kind, {"name": name, **defaults(cls), **options}, merge=False, force_add=True)
+    return cfg
+
+
+def _checked(kind: str, cfg: DictConfig | dict) -> tuple[str, type, dict[str, Any]]:
+    """The plugin's name, class and set options; an option its constructor does not take is an error."""
     options = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     name = options.pop("name", None)
     if not name:
@@ -91,10 +126,36 @@ def build(kind: str, cfg: DictConfig | dict) -> Any:
                 f"{kind} plugin {name!r} has no option {key!r}{suggest(key, params)}; "
                 f"options: {', '.join(params) or 'none'}"
             )
-    try:
-        return cls(**options)
-    except (TypeError, ValueError) as err:
-        raise RptError(f"{kind} plugin {name!r}: {err}") from None
+    return name, cls, options
+
+
+def plugin_context(
+    cfg: DictConfig,
+    tokenizer: Any,
+    policy: torch.nn.Module | None = None,
+    device: torch.device | None = None,
+    policy_path: str | None = None,
+) -> PluginContext:
+    """The typed context plugins are set up with, read from the run's config.
+
+    `policy_path` names the policy's folder when it is not `model.policy` (eval of several models).
+    The compute dtype is FSDP's `strategy.param_dtype` under mixed precision, else the dtype of the
+    policy's weights (of `model.dtype` when there is no live policy).
+    """
+    model = cfg.model
+    policy_path = policy_path or OmegaConf.select(cfg, "model.policy", default=None, throw_on_missing=False)
+    param = next(policy.parameters()) if policy is not None else None
+    compute_dtype = cfg.strategy.param_dtype or (str(param.dtype).removeprefix("torch.") if param is not None else model.dtype)
+    return PluginContext(
+        tokenizer=tokenizer,
+        policy=policy,
+        device=device or (param.device if param is not None else torch.device("cpu")),
+        policy_path=policy_path,
+        tokenizer_path=model.tokenizer or policy_path,
+        compute_dtype=compute_dtype,
+        logprob_chunk_tokens=cfg.grpo.logprob_chunk_tokens,
+        proxy_path=model.proxy,
+    )
 
 
 def _kind(kind: str) -> tuple[str, type]:

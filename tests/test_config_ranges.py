@@ -8,6 +8,7 @@ import pytest
 
 from rpt.cli import main
 from rpt.config import RootConfig, load_config
+from rpt.recipes.demo.config import DemoRootConfig
 from rpt.errors import RptError
 
 
@@ -23,17 +24,16 @@ def schema_fields(schema=RootConfig, prefix=""):
 NOT_OPTIONS = {"model.policy", "model.tokenizer", "model.proxy", "data.path", "data.field", "data.format", "data.split",
                "data.scores", "data.cache_dir", "run.dir", "run.resume", "logger.wandb.project", "logger.wandb.entity", "logger.wandb.group",
                "trainer.accelerator", "eval.pattern_keywords", "sampling.stop", "eval.models", "eval.templates", "eval.scores",
-               "eval.difficulty_model",
+               "eval.difficulty_model", "demo.dir",
                # question-answer and multiple-choice sets: record fields, markers and dataset names
                "data.qa.question_field", "data.qa.answer_field", "data.qa.answer_marker", "data.qa.subset",
                "data.qa.test_path", "data.qa.test_split", "eval.mc.path", "eval.mc.split", "eval.mc.subset",
                "eval.mc.question_field", "eval.mc.options_field", "eval.mc.answer_field", "eval.mc.category_field"}
 
 
-def test_every_numeric_field_declares_its_range_and_every_option_its_choices():
-    for key, hint, f in schema_fields():
-        if key.startswith("demo."):  # the demo's own knobs (moving to the demo recipe)
-            continue
+@pytest.mark.parametrize("schema", [RootConfig, DemoRootConfig])  # the core's and the demo recipe's
+def test_every_numeric_field_declares_its_range_and_every_option_its_choices(schema):
+    for key, hint, f in schema_fields(schema):
         base = {a for a in typing.get_args(hint) if a is not type(None)} or {hint}
         if base & {int, float} or hint == list[float]:
             assert "range" in f.metadata, f"{key} has no declared range"
@@ -76,6 +76,12 @@ def test_out_of_range_values_and_unknown_options_fail_at_compose_time(override, 
     with pytest.raises(RptError) as err:
         load_config([override])
     assert str(err.value).startswith(message)
+
+
+def test_a_recipes_schema_is_checked_too():
+    with pytest.raises(RptError) as err:
+        load_config(["experiment=demo", "demo.layers=0"])
+    assert str(err.value).startswith("demo.layers must be >= 1, got 0")
 
 
 @pytest.mark.parametrize("command", ["config show", "train", "eval", "score", "plan"])

@@ -10,6 +10,7 @@ from rpt.cli import main
 from rpt.config import load_config
 from rpt.errors import RptError
 from rpt.plan import ModelShape, PlanInputs, estimate, layer_activation_bytes, plan_inputs, read_model_config
+from rpt.plugins.rollout.vllm import VLLMRollout
 
 
 @pytest.mark.parametrize("tied", [True, False])
@@ -75,9 +76,23 @@ def test_a_kl_reference_model_adds_its_shards_and_gathered_root():
 
 
 def test_a_vllm_share_too_small_for_the_weights_is_flagged():
-    plan = estimate(inputs(vllm_share=0.001, vllm_sleep=True))
+    plan = estimate(inputs(plugins=[VLLMRollout(gpu_memory_utilization=0.001, sleep=True)]))
     assert not plan.fits and "gpu_memory_utilization" in plan.notes[0]
-    assert estimate(inputs(vllm_share=0.5, vllm_sleep=True)).rollout_peak > estimate(inputs()).rollout_peak
+    asleep = estimate(inputs(plugins=[VLLMRollout(gpu_memory_utilization=0.5, sleep=True)]))
+    assert asleep.rollout_peak > estimate(inputs()).rollout_peak
+    # awake throughout, the share is held through the step: half of the 1 GiB GPU
+    awake = estimate(inputs(plugins=[VLLMRollout(gpu_memory_utilization=0.5)]))
+    assert awake.training_peak - estimate(inputs()).training_peak == 0.5 * 2**30
+
+
+def test_plugins_report_their_own_memory(tiny_model_dir):
+    """The planner asks each plugin (the contract's `memory_needs`); it knows none by name."""
+    cfg = load_config([f"model.policy={tiny_model_dir}", f"model.proxy={tiny_model_dir}", "reward=proxy_prob"])
+    i = plan_inputs(cfg, gpu_gib=80, gpus_per_node=1)
+    rows = dict(estimate(i).held)
+    assert rows["proxy LM (reward=proxy_prob, bf16, full copy)"] == i.shape.params() * 2  # the proxy is the policy here
+    assert "proxy LM (reward=proxy_prob, bf16, full copy)" not in dict(estimate(plan_inputs(
+        load_config([f"model.policy={tiny_model_dir}", f"model.proxy={tiny_model_dir}"]), 80, 1)).held)
 
 
 def test_plan_inputs_from_config(tiny_model_dir):

@@ -1,4 +1,5 @@
-"""Keep the positions the proxy finds hard: high top-k entropy of its next-token distribution."""
+"""Keep the positions the proxy finds hard (high top-k entropy of its next-token distribution), and its
+ablation control: as many positions, chosen uniformly at random."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import math
 
 import numpy as np
 
-from rpt.api import TokenFilter
-from rpt.errors import RptError
+from rpt.api import RptError, TokenFilter, check_option
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,8 @@ class EntropyFilter(TokenFilter):
     def __init__(self, threshold: float | None = None, top_fraction: float | None = None):
         if (threshold is None) == (top_fraction is None):
             raise ValueError("set exactly one of threshold (nats) and top_fraction (0..1]")
-        if top_fraction is not None and not 0.0 < top_fraction <= 1.0:
-            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
+        if top_fraction is not None:
+            check_option("top_fraction", top_fraction, 0.0 < top_fraction <= 1.0, "in (0, 1]")
         self.threshold = threshold
         self.top_fraction = top_fraction
 
@@ -46,3 +46,17 @@ class EntropyFilter(TokenFilter):
 def log_kept_share(name: str, kept: int, total: int) -> None:
     share = kept / total if total else 0.0
     log.info("filter %s kept %d of %d positions (%.1f%%)", name, kept, total, 100 * share)
+
+
+class RandomFilter(TokenFilter):
+    """Keep as many positions as `entropy` would at the same setting, drawn uniformly among scored ones."""
+
+    def __init__(self, threshold: float | None = None, top_fraction: float | None = None):
+        self.matched = EntropyFilter(threshold=threshold, top_fraction=top_fraction)
+
+    def __call__(self, positions: np.ndarray, entropies: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        count = len(self.matched.hardest(entropies))
+        pool = np.flatnonzero(np.isfinite(np.asarray(entropies, dtype=np.float64)))
+        keep = np.sort(rng.choice(pool, size=count, replace=False))
+        log_kept_share("random", len(keep), len(positions))
+        return keep

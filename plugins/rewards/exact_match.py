@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
-from rpt.api import Reward, RewardResult
-
-if TYPE_CHECKING:
-    from rpt.data.tasks import NTPTask
+from rpt.api import NTPTask, Reward, RewardResult
 
 
 class ExactMatch(Reward):
@@ -22,6 +18,6 @@ class ExactMatch(Reward):
     character is split into several byte tokens, the "next token" is that whole character.
     """
 
-    def __call__(self, answers: Sequence[str | None], tasks: Sequence["NTPTask"], group_size: int) -> RewardResult:
+    def __call__(self, answers: Sequence[str | None], tasks: Sequence[NTPTask], group_size: int) -> RewardResult:
         hits = [answer == task.next_token_text for answer, task in zip(answers, tasks, strict=True)]
         return RewardResult(torch.tensor(hits, dtype=torch.float32))

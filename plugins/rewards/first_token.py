@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from rpt.api import PluginContext, Reward, RewardResult
-
-if TYPE_CHECKING:
-    from rpt.data.tasks import NTPTask
-
-
-def first_token_ids(tokenizer: Any, answers: Sequence[str | None]) -> list[int | None]:
-    """Each answer's first token id, tokenised on its own without special tokens; None for None or ''."""
-    texts = [answer for answer in answers if answer]
-    encoded = iter(tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else [])
-    firsts: list[int | None] = []
-    for answer in answers:
-        ids = next(encoded) if answer else []
-        firsts.append(ids[0] if ids else None)
-    return firsts
+from rpt.api import NTPTask, PluginContext, Reward, RewardResult, first_token_ids
 
 
 class FirstToken(Reward):
@@ -41,7 +27,7 @@ class FirstToken(Reward):
     def setup(self, context: PluginContext) -> None:
         self.tokenizer = context.tokenizer
 
-    def __call__(self, answers: Sequence[str | None], tasks: Sequence["NTPTask"], group_size: int) -> RewardResult:
+    def __call__(self, answers: Sequence[str | None], tasks: Sequence[NTPTask], group_size: int) -> RewardResult:
         if self.tokenizer is None:
             raise RuntimeError("FirstToken.setup(context) must be called before scoring")
         firsts = first_token_ids(self.tokenizer, answers)

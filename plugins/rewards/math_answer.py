@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from rpt.api import Reward, RewardResult
+from rpt.api import Reward, RewardResult, check_option
 
 #: A thousands separator: a comma (or LaTeX's `{,}`) between a digit and exactly three digits.
 _THOUSANDS = re.compile(r"(?<=\d)(?:,|\{,\})(?=\d{3}(?!\d))")
@@ -54,8 +54,7 @@ class MathAnswer(Reward):
     """
 
     def __init__(self, marker: str | None = None, float_rounding: int = 6, timeout_seconds: int = 5) -> None:
-        if marker == "":
-            raise ValueError("marker must be a non-empty string, or null for the template's answer")
+        check_option("marker", marker, marker != "", "a non-empty string, or null for the template's answer")
         self.marker = marker
         self.float_rounding = float_rounding
         self.timeout_seconds = timeout_seconds

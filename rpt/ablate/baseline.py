@@ -1,7 +1,7 @@
 """`baseline=ntp`: continued next-token training of the starting model on the RPT cells' training
 documents, with their optimizer settings, until it has spent the same training FLOPs.
 
-It uses the demo's NTP loop (`rpt.demo.pretrain.next_token_steps`) on whole train-split documents
+It uses the NTP loop the demo pre-trains with (`rpt.train.ntp.next_token_steps`) on whole train-split documents
 (cut into pieces of at most `data.max_context_tokens` tokens), `trainer.prompts_per_step` of them
 per step, AdamW with `optim.*` (warmup, then constant; gradients clipped to `optim.grad_clip`).
 The run directory looks like an RPT run's where it matters: config.yaml, metrics.csv
@@ -21,9 +21,10 @@ from tqdm.auto import tqdm
 
 from rpt.ablate.flops import ntp_token_budget
 from rpt.config import resolved_yaml
-from rpt.data.corpus import load_tokenizer, split_documents, tokenize_corpus
-from rpt.demo.pretrain import next_token_steps
+from rpt.data.corpus import split_documents, tokenize_corpus
 from rpt.files import write_text_atomic
+from rpt.models import load_tokenizer
+from rpt.train.ntp import next_token_steps
 from rpt.train.policy import load_policy
 
 POLICY = "policy"  # the trained model's folder inside the run directory

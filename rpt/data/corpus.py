@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rpt.errors import RptError
+from rpt.models import tokenizer_fingerprint
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -45,34 +46,6 @@ class TokenizedCorpus:
 
     def __len__(self) -> int:
         return len(self.texts)
-
-
-def load_tokenizer(name_or_path: str) -> "PreTrainedTokenizerBase":
-    """A fast tokenizer from a local folder or hub name; a clear error when it cannot be found."""
-    from transformers import AutoTokenizer
-
-    source = resolve_model_path(name_or_path, what="tokenizer")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as err:
-        raise RptError(f"cannot load tokenizer {name_or_path!r}: {str(err).splitlines()[0]}") from None
-    if not tokenizer.is_fast:
-        raise RptError(f"tokenizer {name_or_path!r} is not a fast tokenizer; rpt needs its offsets")
-    return tokenizer
-
-
-def resolve_model_path(name_or_path: str, what: str = "model") -> str:
-    """A local folder as an absolute path, or a hub name (`org/name`) unchanged.
-
-    Anything that looks like a path (starts with `.`, `/`, `~`, or has more than one `/`)
-    and does not exist is an error here, before transformers tries the hub with it.
-    """
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        return str(path.resolve())
-    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
-        raise RptError(f"{what} path does not exist: {name_or_path}")
-    return name_or_path
 
 
 def read_documents(data: "DataConfig") -> list[str]:
@@ -245,18 +218,6 @@ def _fingerprint(texts: list[str], tokenizer: "PreTrainedTokenizerBase") -> str:
         h.update(hashlib.sha256(text.encode("utf-8")).digest())
     h.update(tokenizer_fingerprint(tokenizer).encode())
     return h.hexdigest()[:16]
-
-
-def tokenizer_fingerprint(tokenizer: "PreTrainedTokenizerBase") -> str:
-    """Identifies a tokenizer by its full serialized vocabulary and rules, not its name.
-
-    Padding and truncation settings are left out: they do not change how text splits into tokens,
-    and a batched call with `padding=True` switches them on in the tokenizer object itself.
-    """
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    state.pop("padding", None)
-    state.pop("truncation", None)
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

@@ -16,26 +16,27 @@ from scipy import stats
 Z95 = stats.norm.ppf(0.975)
 
 
+class _Interval:
+    """A result with a 95% interval `ci95`, written to JSON with the interval as a list."""
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ci95": list(self.ci95)}
+
+
 @dataclass(frozen=True)
-class BucketResult:
+class BucketResult(_Interval):
     n: int
     accuracy: float
     ci95: tuple[float, float]
 
-    def to_json(self) -> dict:
-        return {"n": self.n, "accuracy": self.accuracy, "ci95": list(self.ci95)}
-
 
 @dataclass(frozen=True)
-class Difference:
+class Difference(_Interval):
     """Paired difference (second model minus first) on the same positions."""
 
     n: int
     difference: float
     ci95: tuple[float, float]
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "ci95": list(self.ci95)}
 
 
 def bucket_masks(entropies: np.ndarray, thresholds: dict[str, float]) -> dict[str, np.ndarray]:

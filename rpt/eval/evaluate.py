@@ -20,7 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rpt.config import require
-from rpt.data.corpus import TokenizedCorpus, load_tokenizer, tokenize_corpus
+from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.data.prompts import check_template
 from rpt.data.tasks import NTPTask, make_task, row_entropies, select_tasks
 from rpt.errors import RptError
@@ -30,9 +30,9 @@ from rpt.eval.reasoning import SampledAnswers, sample_and_reward
 from rpt.eval.standard import standard_accuracy
 from rpt.eval.tables import buckets_source, format_eval_table, format_patterns_table, format_templates_table
 from rpt.files import write_text_atomic
+from rpt.models import check_same_tokenizer, load_causal_lm, load_tokenizer
 from rpt.proxy.artifact import load_scores
-from rpt.proxy.lm import load_causal_lm, model_fingerprint
-from rpt.proxy.score import check_same_tokenizer
+from rpt.proxy.lm import model_fingerprint
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -115,7 +115,7 @@ def run_eval(cfg: "DictConfig") -> dict[str, Any]:
 def hf_folders(names: list[str], scratch: Path) -> list[tuple[str, str]]:
     """(name, Hugging Face folder) pairs; a training run directory or checkpoint is exported into `scratch` first."""
     from rpt.train.checkpoint import CHECKPOINT_DIR
-    from rpt.train.run import export
+    from rpt.export import export
 
     folders = []
     for i, name in enumerate(names):

@@ -104,16 +104,13 @@ def boxed_letter(answer: str | None) -> int | None:
 def reasoning_scores(cfg: "DictConfig", model_name: str, model: torch.nn.Module, tokenizer,
                      questions: Sequence[MCQuestion]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Per question the share of eval.samples sampled answers naming the right letter; and every sample."""
-    from omegaconf import OmegaConf
-
-    from rpt.api import PluginContext, SamplingParams
     from rpt.data.prompts import PromptFormat
     from rpt.data.qa import render_question
-    from rpt.registry import build
+    from rpt.registry import build, plugin_context
+    from rpt.sampling import sampling_params
 
-    run_cfg = OmegaConf.merge(cfg, {"model": {"policy": model_name}})
     rollout = build("rollout", cfg.rollout)
-    rollout.setup(PluginContext(tokenizer=tokenizer, policy=model, config=run_cfg, device=next(model.parameters()).device))
+    rollout.setup(plugin_context(cfg, tokenizer, model, next(model.parameters()).device, policy_path=model_name))
     s, k = cfg.sampling, cfg.eval.samples
     prompt = PromptFormat.from_config(cfg.prompt, tokenizer, template="rpt_reasoning")  # reads answers after </think>
     scores, samples = np.zeros((len(questions), k)), []
@@ -121,8 +118,7 @@ def reasoning_scores(cfg: "DictConfig", model_name: str, model: torch.nn.Module,
         batch = questions[start : start + cfg.eval.batch_size]
         prompts = [render_question(f"{render_mc(q)}\n\n{ANSWER_INSTRUCTION}", prompt.template, tokenizer, prompt.chat)
                    for q in batch]
-        params = SamplingParams(n=k, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                                stop=list(s.stop), seed=s.seed + index)
+        params = sampling_params(s, n=k, seed=s.seed + index)
         output = rollout.generate(prompts, params)
         for i, question in enumerate(batch):
             for j in range(k):
@@ -144,11 +140,11 @@ def category_accuracy(values: np.ndarray, categories: Sequence[str]) -> dict[str
 def run_mc(cfg: "DictConfig") -> dict[str, Any]:
     """What `rpt eval mc` does: score each model on the questions, write RUN_DIR/mc.json, print a table."""
     from rpt.config import require
-    from rpt.data.corpus import load_tokenizer
+    from rpt.models import load_tokenizer
     from rpt.eval.evaluate import _policy, hf_folders, model_labels, write_json
     from rpt.eval.tables import markdown, percent
     from rpt.files import write_text_atomic
-    from rpt.proxy.lm import load_causal_lm
+    from rpt.models import load_causal_lm
 
     require(cfg, "eval.mc.path")
     if cfg.eval.mode not in ("standard", "reasoning"):

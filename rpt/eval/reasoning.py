@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from rpt.api import PluginContext, SamplingParams
+from rpt.answers import sample_answers
 from rpt.data.prompts import PromptFormat
-from rpt.registry import build
+from rpt.registry import build, plugin_context
+from rpt.sampling import sampling_params
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -57,26 +57,20 @@ def sample_and_reward(
     Tasks go in chunks of eval.batch_size; chunk i is sampled with seed sampling.seed + i, so a
     rerun draws the same samples.
     """
-    run_cfg = OmegaConf.merge(cfg, {"model": {"policy": model_name}, "prompt": {"template": template}})
-    context = PluginContext(tokenizer=tokenizer, policy=model, config=run_cfg, device=next(model.parameters()).device)
+    context = plugin_context(cfg, tokenizer, model, policy_path=model_name)
     prompt = PromptFormat.from_config(cfg.prompt, tokenizer, template)
     rollout, reward = build("rollout", cfg.rollout), build("reward", cfg.reward)
     rollout.setup(context)
     reward.setup(context)
-    s = cfg.sampling
     texts: list[str] = []
     answers: list[str | None] = []
     rewards: list[torch.Tensor] = []
     chunk = cfg.eval.batch_size
     for index, start in enumerate(tqdm(range(0, len(tasks), chunk), desc=f"sample ({template})", unit="batch",
                                        disable=not progress)):
-        batch = tasks[start : start + chunk]
-        prompts = [prompt.render(t) for t in batch]
-        params = SamplingParams(n=samples, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                                stop=list(s.stop), seed=s.seed + index)
-        output = rollout.generate(prompts, params)
-        batch_answers = [prompt.extract(text) for text in output.texts]
-        rewards.append(reward(batch_answers, [t for t in batch for _ in range(samples)], samples).values.float().cpu())
-        texts += output.texts
-        answers += batch_answers
+        params = sampling_params(cfg.sampling, n=samples, seed=cfg.sampling.seed + index)
+        scored = sample_answers(tasks[start : start + chunk], rollout, reward, prompt, params)
+        rewards.append(scored.reward.values.float().cpu())
+        texts += scored.output.texts
+        answers += scored.answers
     return SampledAnswers(texts, answers, torch.cat(rewards).numpy().reshape(len(tasks), samples).astype(np.float64))

@@ -21,11 +21,13 @@ def greedy_next_tokens(
     """The model's argmax next token after each context, one forward pass per batch of contexts.
 
     Contexts are batched longest first (less padding), right-aligned, with position ids from 0,
-    so each is computed as if it were run on its own.
+    so each is computed as if it were run on its own. Under `no_grad`, not `inference_mode`: an
+    FSDP2 policy validated in training keeps the buffers it unshards into, and inference tensors
+    there would break its next training step.
     """
     order = np.argsort([-len(c) for c in contexts], kind="stable")
     predictions = np.empty(len(contexts), dtype=np.int64)
-    with torch.inference_mode():
+    with torch.no_grad():
         for start in tqdm(range(0, len(order), batch_size), desc="eval", unit="batch", disable=not progress):
             batch = order[start : start + batch_size]
             logits = last_logits(model, [np.asarray(contexts[i], dtype=np.int64) for i in batch], keep=1)

@@ -8,10 +8,12 @@ the forward and recomputed in the backward: peak memory holds one chunk's logits
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch.utils.checkpoint import checkpoint
+
+from rpt.padding import position_ids
 
 
 def chunked_token_logprobs(
@@ -68,11 +70,10 @@ def response_logprobs(
     """
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
-    position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
     final: list[torch.Tensor] = []
     hook = model.get_decoder().register_forward_hook(lambda module, args, output: final.append(output[0]))
     try:
-        model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, logits_to_keep=1, use_cache=False)
+        model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask), logits_to_keep=1, use_cache=False)
     finally:
         hook.remove()
     start = prompt_ids.shape[1] - 1  # the position whose output predicts the first response token
@@ -96,25 +97,3 @@ def _chunk_logprobs(
     with torch.no_grad():
         return values, -(logp.exp() * logp).sum(dim=-1)
 
-
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rows as one left-padded `[batch, longest]` tensor and its 0/1 attention mask."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if len(row):
-            ids[i, width - len(row) :] = torch.as_tensor(list(row))
-            mask[i, width - len(row) :] = 1
-    return ids.to(device), mask.to(device)
-
-
-def right_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rows as one right-padded `[batch, longest]` tensor (at least one column) and its mask."""
-    width = max(1, max(len(r) for r in rows))
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.as_tensor(list(row), dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids.to(device), mask.to(device)

@@ -120,7 +120,7 @@ def save_hf_folder(state: dict[str, torch.Tensor], config: PretrainedConfig, out
             skeleton = AutoModelForCausalLM.from_config(config)
         skeleton.save_pretrained(staging, state_dict=state)
         if tokenizer_source is not None:
-            from rpt.data.corpus import load_tokenizer
+            from rpt.models import load_tokenizer
 
             load_tokenizer(str(tokenizer_source)).save_pretrained(staging)
         (staging / EXPORT_MARKER).write_text("written by rpt export; rpt export --force may replace this folder\n")

@@ -9,7 +9,7 @@ clipping needs the norm over every rank's shards, on whatever meshes they live.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -72,3 +72,18 @@ def _communication_device(group: dist.ProcessGroup | None) -> torch.device:
     if dist.get_backend(group) == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def full_weights(module: torch.nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """The module's state by name, one full tensor at a time, floating-point ones in `dtype` (None: as stored).
+
+    FSDP2 shards (DTensors) are cast on each rank *before* they are gathered, so pushing a float32
+    master copy to a bf16 engine moves half the bytes. Every rank of a sharded module must consume
+    the iterator in the same order (each gather is a collective); one gathered tensor is alive at a time.
+    """
+    from torch.distributed.tensor import DTensor
+
+    for name, tensor in module.state_dict().items():
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()

@@ -30,7 +30,8 @@ from transformers import PreTrainedModel
 
 from rpt.config import ModelConfig, StrategyConfig
 from rpt.errors import RptError
-from rpt.parallel.sharding import parallelize, to_dtype
+from rpt.models import to_dtype
+from rpt.parallel.sharding import parallelize
 
 #: the name part torch's activation-checkpoint wrapper inserts (state dicts hide it, named_parameters do not)
 _WRAPPED = "_checkpoint_wrapped_module."

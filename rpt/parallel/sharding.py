@@ -17,19 +17,14 @@ outside it sees only this rank's shard of the root's parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
 from transformers import PreTrainedModel
 
-from rpt.config import DTYPE_NAMES, StrategyConfig
+from rpt.config import StrategyConfig
 from rpt.errors import RptError
-
-DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
-
+from rpt.models import to_dtype
 
 def parallelize(model: PreTrainedModel, cfg: StrategyConfig, device_mesh: DeviceMesh | None = None) -> PreTrainedModel:
     """Apply the strategy's activation checkpointing and sharding to `model` in place; returns it."""
@@ -107,25 +102,3 @@ def decoder_layers(model: PreTrainedModel) -> list[nn.Module]:
     return layers
 
 
-def full_weights(module: nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
-    """The module's state by name, one full tensor at a time, floating-point ones in `dtype` (None: as stored).
-
-    FSDP2 shards (DTensors) are cast on each rank *before* they are gathered, so pushing a float32
-    master copy to a bf16 engine moves half the bytes. Every rank of a sharded module must consume
-    the iterator in the same order (each gather is a collective); one gathered tensor is alive at a time.
-    """
-    from torch.distributed.tensor import DTensor
-
-    for name, tensor in module.state_dict().items():
-        if dtype is not None and tensor.is_floating_point():
-            tensor = tensor.to(dtype)
-        yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()
-
-
-def to_dtype(name: str | None) -> torch.dtype | None:
-    """A config dtype name as a torch dtype (None stays None: keep the stored dtype)."""
-    if name is None:
-        return None
-    if name not in DTYPES:
-        raise RptError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
-    return DTYPES[name]

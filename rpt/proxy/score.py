@@ -13,11 +13,12 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from rpt.config import require
-from rpt.data.corpus import TokenizedCorpus, load_tokenizer, tokenize_corpus, tokenizer_fingerprint
+from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.errors import RptError
+from rpt.models import load_causal_lm, load_tokenizer, tokenizer_fingerprint
 from rpt.proxy.artifact import ScoreArtifact, texts_fingerprint
 from rpt.proxy.entropy import score_logits
-from rpt.proxy.lm import last_logits, load_causal_lm, model_fingerprint
+from rpt.proxy.lm import last_logits, model_fingerprint
 from rpt.proxy.windows import DOC, END, FIRST, input_lengths, plan_batches, plan_windows
 
 if TYPE_CHECKING:
@@ -107,16 +108,6 @@ def corpus_tokenizer_name(cfg: "DictConfig") -> str:
         return cfg.model.policy
     require(cfg, "model.proxy")
     return cfg.model.proxy
-
-
-def check_same_tokenizer(corpus_tokenizer, model_tokenizer, model_name: str) -> None:
-    """Scores are per token position, so they only line up when both sides split text the same way."""
-    if tokenizer_fingerprint(corpus_tokenizer) != tokenizer_fingerprint(model_tokenizer):
-        raise RptError(
-            f"the tokenizer of {model_name!r} differs from the corpus tokenizer "
-            f"({corpus_tokenizer.name_or_path!r}), so its token positions would not line up with the tasks'; "
-            "use a model that shares the corpus's tokenizer (model.tokenizer, else the policy's)"
-        )
 
 
 def default_scores_path(cfg: "DictConfig", corpus: TokenizedCorpus, proxy_fingerprint: str) -> Path:

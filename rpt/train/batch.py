@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from rpt.grpo.logprobs import left_pad, right_pad
+from rpt.padding import left_pad, right_pad
 
 if TYPE_CHECKING:
     from rpt.data.tasks import NTPTask

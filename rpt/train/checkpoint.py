@@ -1,8 +1,7 @@
 """Checkpoints every N steps into `<run dir>/checkpoints`, written atomically, with `last.ckpt` on the newest.
 
 A checkpoint is Lightning's: policy weights, optimizer and scheduler state, loop counters, plus
-the module's step and RNG state and the task stream's position (see `GRPOModule` and
-`TaskDataModule`). Under `strategy=fsdp` it is a folder of shards instead of a file.
+the module's step, RNG state and task stream position (see `GRPOModule.on_save_checkpoint`). Under `strategy=fsdp` it is a folder of shards instead of a file.
 """
 
 from __future__ import annotations

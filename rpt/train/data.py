@@ -1,22 +1,24 @@
-"""Training and validation tasks: the corpus, the token filter, a resumable task stream."""
+"""Training and validation tasks: the corpus, the token filter, a resumable task stream.
+
+The module owns its `TaskSource` and draws from it; the source knows nothing of the module or the
+Trainer (the dependency is one-way), and its stream position travels in the module's checkpoint.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from lightning.pytorch import LightningDataModule
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
 
 from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.data.tasks import NTPTask, make_task, select_tasks
 from rpt.errors import RptError
 from rpt.registry import build
-from rpt.train.stream import StepIndices, TaskStream
+from rpt.train.stream import TaskStream
 
 
-class TaskDataModule(LightningDataModule):
+class TaskSource:
     """Builds the train/val positions once; the module draws train tasks from `stream`.
 
     Train positions are the train documents' positions the token filter keeps; `val_tasks` are
@@ -25,7 +27,6 @@ class TaskDataModule(LightningDataModule):
     """
 
     def __init__(self, cfg: DictConfig, tokenizer: Any) -> None:
-        super().__init__()
         self.cfg = cfg
         self.tokenizer = tokenizer
         self.corpus: TokenizedCorpus | None = None
@@ -33,7 +34,7 @@ class TaskDataModule(LightningDataModule):
         self.val_tasks: list[NTPTask] = []
         self._entropies: list[np.ndarray] | None = None
 
-    def setup(self, stage: str | None = None) -> None:
+    def setup(self) -> None:
         if self.corpus is not None:
             return
         cfg = self.cfg
@@ -55,14 +56,6 @@ class TaskDataModule(LightningDataModule):
     def tasks(self, rows: np.ndarray) -> list[NTPTask]:
         """The NTP task at each (doc_id, position) row."""
         return [make_task(self.corpus, int(d), int(p), self.cfg.data, self._entropy(int(d), int(p))) for d, p in rows]
-
-    def train_dataloader(self) -> DataLoader:
-        module = self.trainer.lightning_module
-        return DataLoader(StepIndices(module.next_step, self.cfg.trainer.max_steps), batch_size=None)
-
-    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
-        """The batches are step numbers: nothing to move."""
-        return batch
 
     def state_dict(self) -> dict[str, Any]:
         return {"stream": self.stream.state_dict()}

@@ -19,7 +19,6 @@ precision, devices, strategy, logging and checkpoint I/O.
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
@@ -28,23 +27,31 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from omegaconf import DictConfig
+from torch.utils.data import DataLoader
 
-from rpt.api import PluginContext, SamplingParams
+from rpt.answers import Phase, ScoredSamples, no_phase, sample_answers
 from rpt.data.qa import TaskPromptFormat
 from rpt.data.tasks import NTPTask
 from rpt.errors import RptError
+from rpt.eval.standard import standard_accuracy
 from rpt.grpo.advantages import group_advantages, informative_groups
-from rpt.grpo.logprobs import left_pad, response_logprobs
+from rpt.grpo.logprobs import response_logprobs
 from rpt.grpo.loss import aggregate_loss, clipped_policy_loss, kl_penalty, loss_normaliser
 from rpt.grpo.off_policy import logprob_gap_metrics, truncated_is_weights
-from rpt.parallel.collectives import clip_grad_norm_, global_sum, gradient_normaliser
-from rpt.parallel.sharding import full_weights, to_dtype
+from rpt.models import to_dtype
+from rpt.padding import pad_columns
+from rpt.parallel.collectives import clip_grad_norm_, full_weights, global_sum, gradient_normaliser
 from rpt.parallel.strategy import data_parallel_group, data_parallel_rank, data_parallel_size
-from rpt.registry import build
+from rpt.registry import build, plugin_context
+from rpt.rng import rng_state, set_rng_state
+from rpt.sampling import sampling_params
 from rpt.train.batch import Groups, RolloutBatch
 from rpt.train.guards import check_finite_update, checked_rewards
 from rpt.train.metrics import StepMetrics, mean_over_ranks
+from rpt.train.data import TaskSource
 from rpt.train.policy import load_parallel_policy
+from rpt.train.qa_data import QASource
+from rpt.train.stream import StepIndices
 from rpt.train.timing import StepTimer, device_peak_flops, flops_per_token
 
 TRAIN_METRICS = (
@@ -68,6 +75,7 @@ class GRPOModule(LightningModule):
         self.policy: torch.nn.Module | None = None
         # the frozen reference stays out of the module tree: never optimized, never checkpointed
         object.__setattr__(self, "reference", None)
+        self.task_source = (QASource if cfg.data.kind == "qa" else TaskSource)(cfg, tokenizer)  # the module draws; the source knows nothing of it
         self.rollout = build("rollout", cfg.rollout)
         self.reward = build("reward", cfg.reward)
         self.next_step = 0  # the step to run next; checkpointed, and where the step loader resumes
@@ -82,6 +90,19 @@ class GRPOModule(LightningModule):
         self._policy_version = self._pushed_version = 0  # optimizer steps taken / reflected in the engine
 
     # ---------------------------------------------------------------- setup
+    def setup(self, stage: str) -> None:
+        """Every rank builds the tasks (before a checkpoint's stream position is restored into them)."""
+        self.task_source.setup()
+
+    def train_dataloader(self) -> DataLoader:
+        """The batches are step numbers, from the step to run next (after a resume: where it left off);
+        the tasks come from `task_source`, drawn as the step needs them."""
+        return DataLoader(StepIndices(self.next_step, self.cfg.trainer.max_steps), batch_size=None)
+
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        """The batches are step numbers: nothing to move."""
+        return batch
+
     def configure_model(self) -> None:
         """Load the policy (and, only with a KL term, the reference); shard them under FSDP."""
         if self.policy is not None:
@@ -122,7 +143,7 @@ class GRPOModule(LightningModule):
             self.reference.to(self.device)
         self.train_metrics.to(self.device)
         self.val_metrics.to(self.device)
-        context = PluginContext(tokenizer=self.tokenizer, policy=self.policy, config=self.cfg, device=self.device)
+        context = plugin_context(self.cfg, self.tokenizer, self.policy, self.device)
         self.rollout.setup(context)
         self.reward.setup(context)
         self._plugins_ready = True
@@ -185,22 +206,22 @@ class GRPOModule(LightningModule):
     def _sample(self, tasks: list[NTPTask], step: int, attempt: int) -> Groups:
         """Rollouts, answers and rewards for `tasks`; logs reward, accuracy, format errors, lengths."""
         n = self.cfg.sampling.n
-        prompts = [self.prompt.render(t) for t in tasks]
         seed = _derive_seed(self.cfg.sampling.seed, step, attempt, data_parallel_rank(self.trainer.strategy))
         with self.timer.phase("sync"):
             self._push_weights()
-        with self.timer.phase("rollout"):
-            output = self.rollout.generate(prompts, self._sampling_params(n=n, seed=seed))
+        scored = self._sample_answers(tasks, n, seed, phase=self.timer.phase)
+        output = scored.output
         self.timer.count("generated", sum(len(r) for r in output.response_ids))
-        with self.timer.phase("reward"):
-            answers = [self.prompt.extract(text) for text in output.texts]
-            result = self.reward(answers, [t for t in tasks for _ in range(n)], n)
-            rewards = checked_rewards(result, answers, self.cfg.reward.name)
-        self._record_samples(self.train_metrics, "train", rewards, answers, output.response_ids)
-        self._plugin_metrics.append({f"reward/{k}": v for k, v in result.metrics.items()})
+        rewards = checked_rewards(scored.reward, scored.answers, self.cfg.reward.name)
+        self._record_samples(self.train_metrics, "train", rewards, scored.answers, output.response_ids)
+        self._plugin_metrics.append({f"reward/{k}": v for k, v in scored.reward.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
         responses = [list(r) for r in output.response_ids]
-        return Groups(n, list(tasks), prompts, responses, answers, rewards, [list(x) for x in output.response_logprobs])
+        return Groups(n, list(tasks), scored.prompts, responses, scored.answers, rewards, [list(x) for x in output.response_logprobs])
+
+    def _sample_answers(self, tasks: list[NTPTask], n: int, seed: int, phase: Phase = no_phase) -> ScoredSamples:
+        params = sampling_params(self.cfg.sampling, n=n, seed=seed)
+        return sample_answers(tasks, self.rollout, self.reward, self.prompt, params, phase)
 
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)
@@ -218,11 +239,11 @@ class GRPOModule(LightningModule):
         for micro in batch.chunks(self.cfg.grpo.micro_batch_size):
             logprobs, entropy = self._logprobs(self.policy, micro, with_entropy=True)
             self.train_metrics.update_masked("train/entropy", entropy, micro.response_mask)
-            old.append(logprobs)
+            old.append(pad_columns(logprobs, batch.response_ids.shape[1]))
             self.timer.count("scored", micro.prompt_mask.shape[0] * (micro.prompt_mask.shape[1] + micro.response_mask.shape[1]))
             if self.reference is not None:
-                ref.append(_pad_to(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
-        batch.old_logprobs = torch.cat([_pad_to(o, batch.response_ids.shape[1]) for o in old])
+                ref.append(pad_columns(self._logprobs(self.reference, micro)[0], batch.response_ids.shape[1]))
+        batch.old_logprobs = torch.cat(old)
         batch.ref_logprobs = torch.cat(ref) if ref else None
         self._log_logprob_gap(batch)
 
@@ -244,7 +265,7 @@ class GRPOModule(LightningModule):
                         micro_loss, logprobs = self._micro_batch_loss(micro, normaliser)
                         self.manual_backward(micro_loss)
                         loss += micro_loss.detach()
-                        fresh.append(_pad_to(logprobs, mini.response_ids.shape[1]))
+                        fresh.append(pad_columns(logprobs, mini.response_ids.shape[1]))
                     if mini.old_logprobs is None:  # the fast path: the update's forward scored the samples
                         mini.old_logprobs = torch.cat(fresh)
                         self._log_logprob_gap(mini)
@@ -309,7 +330,7 @@ class GRPOModule(LightningModule):
         start = time.perf_counter()
         strategy = self.trainer.strategy
         rank, ranks = data_parallel_rank(strategy), data_parallel_size(strategy)
-        tasks = self.trainer.datamodule.val_tasks
+        tasks = self.task_source.val_tasks
         tasks = tasks[: len(tasks) - len(tasks) % ranks][rank::ranks]  # equal shares: ranks step together
         batch = self.cfg.trainer.prompts_per_step
         for index, start in enumerate(range(0, len(tasks), batch)):
@@ -322,31 +343,19 @@ class GRPOModule(LightningModule):
 
     def _validate_batch(self, tasks: list[NTPTask], index: int) -> None:
         if isinstance(tasks[0], NTPTask):  # question-answer tasks have no next token to predict
-            self.val_metrics.update("val/ntp_acc", self._greedy_next_token_correct(tasks).float())
-        prompts = [self.prompt.render(t) for t in tasks]
+            hits = standard_accuracy(self.policy, tasks, self.cfg.grpo.micro_batch_size, progress=False)
+            self.val_metrics.update("val/ntp_acc", torch.from_numpy(hits).float())
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
         self._push_weights()
-        output = self.rollout.generate(prompts, self._sampling_params(n=1, seed=seed))
-        answers = [self.prompt.extract(text) for text in output.texts]
-        rewards = checked_rewards(self.reward(answers, tasks, 1), answers, self.cfg.reward.name)
-        self._record_samples(self.val_metrics, "val", rewards, answers, output.response_ids)
-
-    def _greedy_next_token_correct(self, tasks: list[NTPTask]) -> torch.Tensor:
-        hits = []
-        for start in range(0, len(tasks), self.cfg.grpo.micro_batch_size):
-            chunk = tasks[start : start + self.cfg.grpo.micro_batch_size]
-            ids, mask = left_pad([t.context_ids for t in chunk], self._pad_id, self.device)
-            positions = (mask.cumsum(1) - 1).clamp(min=0)
-            logits = self.policy(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, use_cache=False).logits
-            targets = torch.tensor([t.target_ids[0] for t in chunk], device=self.device)
-            hits.append((logits[:, -1].argmax(-1) == targets).cpu())
-        return torch.cat(hits)
+        scored = self._sample_answers(tasks, 1, seed)
+        rewards = checked_rewards(scored.reward, scored.answers, self.cfg.reward.name)
+        self._record_samples(self.val_metrics, "val", rewards, scored.answers, scored.output.response_ids)
 
     # ---------------------------------------------------------------- checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The run's position is the step, the task stream and the RNGs; Lightning's loop counters are
         left out, so a resumed run may also be longer (a larger trainer.max_steps) than the first."""
-        checkpoint["rpt"] = {"next_step": self.next_step, "rng": _rng_state()}
+        checkpoint["rpt"] = {"next_step": self.next_step, "rng": rng_state(), "tasks": self.task_source.state_dict()}
         checkpoint.pop("loops", None)
         checkpoint["global_step"] = self._earlier_optimizer_steps + self.trainer.global_step  # over all sessions
 
@@ -354,11 +363,12 @@ class GRPOModule(LightningModule):
         self._earlier_optimizer_steps = checkpoint.get("global_step", 0)  # the loops restart at 0 on resume
         state = checkpoint["rpt"]
         self.next_step = state["next_step"]
+        self.task_source.load_state_dict(state["tasks"])
         self._rng_to_restore = state["rng"]  # applied when training starts, after Lightning's own setup
 
     def on_train_start(self) -> None:
         if self._rng_to_restore is not None:
-            _set_rng_state(self._rng_to_restore)
+            set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
         elif self.next_step == 0 and self.cfg.trainer.val_every > 0:
             self.validate()  # the starting point of the validation curves
@@ -371,10 +381,6 @@ class GRPOModule(LightningModule):
             self.cfg.grpo.logprob_chunk_tokens, temperature if temperature > 0 else 1.0, with_entropy,
         )
 
-    def _sampling_params(self, n: int, seed: int) -> SamplingParams:
-        s = self.cfg.sampling
-        return SamplingParams(n=n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=list(s.stop), seed=seed)
-
     def _record_samples(self, metrics: StepMetrics, prefix: str, rewards: torch.Tensor, answers: list, responses: list) -> None:
         metrics.update(f"{prefix}/reward", rewards)
         metrics.update(f"{prefix}/accuracy", (rewards == 1).float())
@@ -385,8 +391,8 @@ class GRPOModule(LightningModule):
         """This rank's slice of the next global batch: every rank advances the stream alike."""
         strategy = self.trainer.strategy
         rank, ranks = data_parallel_rank(strategy), data_parallel_size(strategy)
-        data = self.trainer.datamodule
-        return data.tasks(data.stream.draw(share * ranks)[rank::ranks])
+        source = self.task_source
+        return source.tasks(source.stream.draw(share * ranks)[rank::ranks])
 
     def _prompts_per_rank(self) -> int:
         ranks = data_parallel_size(self.trainer.strategy)
@@ -422,24 +428,3 @@ def _derive_seed(seed: int, step: int, attempt: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step + 1, attempt, rank]).generate_state(1)[0])
 
 
-def _pad_to(values: torch.Tensor, width: int) -> torch.Tensor:
-    return torch.nn.functional.pad(values, (0, width - values.shape[1]))
-
-
-def _rng_state() -> dict[str, Any]:
-    """Every RNG's state, as tensors and plain values (so the checkpoint loads with weights_only)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]
-    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import torch
 from safetensors import SafetensorError
 
-from rpt.data.corpus import resolve_model_path
 from rpt.errors import RptError
-from rpt.parallel.sharding import parallelize, to_dtype
+from rpt.models import resolve_model_path, to_dtype
+from rpt.parallel.sharding import parallelize
 
 if TYPE_CHECKING:
     from torch.distributed.device_mesh import DeviceMesh

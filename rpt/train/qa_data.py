@@ -1,4 +1,4 @@
-"""The data module of question-answer tasks (data.kind=qa): the same stream and checkpointed position as
+"""The task source of question-answer tasks (data.kind=qa): the same stream and checkpointed position as
 next-token tasks, over questions instead of corpus positions, so `GRPOModule` trains on either."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 from rpt.data.qa import QATask, read_qa_tasks
-from rpt.train.data import TaskDataModule
+from rpt.train.data import TaskSource
 from rpt.train.stream import TaskStream
 
 
-class QADataModule(TaskDataModule):
+class QASource(TaskSource):
     """Train and held-out questions; `stream` draws rows of question indices, `tasks(rows)` gives the questions.
 
     Held out: `trainer.val_tasks` questions of `data.qa.test_path` (a seeded sample), or, without one,
@@ -25,7 +25,7 @@ class QADataModule(TaskDataModule):
         super().__init__(cfg, tokenizer)
         self.questions: list[QATask] = []
 
-    def setup(self, stage: str | None = None) -> None:
+    def setup(self) -> None:
         if self.questions:
             return
         cfg, qa = self.cfg, self.cfg.data.qa

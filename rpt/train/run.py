@@ -21,11 +21,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from rpt.config import require, resolved_yaml
-from rpt.data.corpus import load_tokenizer
 from rpt.errors import RptError
 from rpt.files import write_text_atomic
+from rpt.models import load_tokenizer
 from rpt.parallel.checkpoint import check_readable
-from rpt.train.checkpoint import StepCheckpoint, check_new_run_dir, checkpoint_step, find_checkpoint, resolve_resume
+from rpt.registry import with_plugin_defaults
+from rpt.train.checkpoint import StepCheckpoint, check_new_run_dir, checkpoint_step, resolve_resume
 from rpt.train.loggers import METRICS_CSV, build_loggers, finish_wandb, truncate_metrics
 from rpt.train.policy import check_weight_files
 
@@ -59,16 +60,13 @@ def train(cfg: DictConfig) -> TrainResult:
     check_weight_files(cfg.model.policy)
     lightning.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
-    from rpt.train.data import TaskDataModule
     from rpt.train.module import GRPOModule
-    from rpt.train.qa_data import QADataModule
 
     # everything that can reject the config (corpus, filter, scores, plugins) runs before the run
     # folder and the W&B run exist, so a corrected command can start the same run.dir again
     tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.policy)
-    data = (QADataModule if cfg.data.kind == "qa" else TaskDataModule)(cfg, tokenizer)
-    data.setup("fit")
     module = GRPOModule(cfg, tokenizer)
+    module.task_source.setup()  # Lightning's `setup` finds the tasks built
     if rank_zero_only.rank == 0:
         start_run_dir(run_dir, cfg, resume_from)
     checkpoints = StepCheckpoint(run_dir, cfg.trainer.ckpt_every)
@@ -79,7 +77,7 @@ def train(cfg: DictConfig) -> TrainResult:
         warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
         os.environ[RUN_DIR_ENV] = str(run_dir)
         try:
-            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+            trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None)
         except SystemExit:  # Lightning turns Ctrl-C into exit(1) after its shutdown; rpt exits 130 for it
             if trainer.interrupted:
                 raise KeyboardInterrupt from None
@@ -96,7 +94,7 @@ def start_run_dir(run_dir: Path, cfg: DictConfig, resume_from: Path | None) -> N
     """Create the run folder with its config.yaml; a resumed run's metrics lose the steps it redoes."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", resolved_yaml(cfg))
+        write_text_atomic(run_dir / "config.yaml", resolved_yaml(with_plugin_defaults(cfg)))  # every option that runs
     except OSError as err:
         raise RptError(f"cannot write the run folder {run_dir}: {err.strerror or err}") from None
     if resume_from is not None and (done := checkpoint_step(resume_from)) is not None:
@@ -152,19 +150,3 @@ def last_values(metrics_csv: Path) -> dict[str, float]:
     return values
 
 
-def export(source: str | Path, out_dir: str | Path, force: bool = False) -> Path:
-    """Write the policy of a run (its newest checkpoint) or of one checkpoint as a Hugging Face folder.
-
-    `out_dir` must be new or empty; `force` replaces an earlier export (a folder with its marker),
-    never anything else. The run directory is never written.
-    """
-    from omegaconf import OmegaConf
-
-    from rpt.parallel.checkpoint import export_checkpoint
-
-    run_dir, checkpoint = find_checkpoint(source)
-    config = run_dir / "config.yaml"
-    if not config.exists():
-        raise RptError(f"{config} not found: export needs the run directory the checkpoint was written in")
-    policy = OmegaConf.load(config).model.policy
-    return export_checkpoint(checkpoint, out_dir, policy=policy, prefix="policy.", force=force, protected=(run_dir,))

@@ -5,8 +5,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from rpt.config import DataConfig
-from rpt.data.corpus import load_tokenizer, read_documents, split_documents, tokenize_corpus
+from rpt.data.corpus import read_documents, split_documents, tokenize_corpus
 from rpt.errors import RptError
+from rpt.models import load_tokenizer
 
 
 def data_cfg(path, **kw):
@@ -117,7 +118,7 @@ def test_split_is_deterministic_disjoint_and_complete():
 
 
 def test_tokenizer_fingerprint_ignores_padding_state_but_not_the_vocabulary(tiny_model_dir):
-    from rpt.data.corpus import tokenizer_fingerprint
+    from rpt.models import tokenizer_fingerprint
 
     fresh = tokenizer_fingerprint(load_tokenizer(str(tiny_model_dir)))
     used = load_tokenizer(str(tiny_model_dir))

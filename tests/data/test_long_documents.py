@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from rpt.config import DataConfig
 from rpt.data import corpus as corpus_module
-from rpt.data.corpus import load_tokenizer, tokenize_corpus
+from rpt.data.corpus import tokenize_corpus
+from rpt.models import load_tokenizer
 
 
 def long_text(chars: int) -> str:
@@ -52,7 +53,8 @@ def test_a_5_mb_single_line_document_tokenizes_in_bounded_memory(tiny_model_dir,
         import resource
         from omegaconf import OmegaConf
         from rpt.config import DataConfig
-        from rpt.data.corpus import load_tokenizer, tokenize_corpus
+        from rpt.data.corpus import tokenize_corpus
+        from rpt.models import load_tokenizer
         tokenizer = load_tokenizer({str(tiny_model_dir)!r})
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         data = OmegaConf.merge(OmegaConf.structured(DataConfig), {{"path": {str(path)!r}, "cache_dir": {str(tmp_path / 'c')!r}}})

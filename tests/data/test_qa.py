@@ -68,7 +68,7 @@ def test_missing_file_is_an_error(tmp_path):
 
 
 def test_prompts_hold_the_question(tiny_model_dir):
-    from rpt.data.corpus import load_tokenizer
+    from rpt.models import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     task = QATask(0, "What is 2+3?", ("5",))

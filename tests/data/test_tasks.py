@@ -2,9 +2,10 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rpt.config import DataConfig, load_config
-from rpt.data.corpus import TokenizedCorpus, load_tokenizer, tokenize_corpus
+from rpt.data.corpus import TokenizedCorpus, tokenize_corpus
 from rpt.data.tasks import candidate_positions, make_task, select_tasks
-from tests.conftest import GSM8K
+from rpt.models import load_tokenizer
+from tests.fixtures import GSM8K
 
 # "ab café🙂 x" tokenised by hand: "ab" | " caf" | "é" | 🙂 as two byte tokens | " x"
 TEXT = "ab café🙂 x"
@@ -50,7 +51,6 @@ def test_candidate_positions_respect_min_context_and_skip_tokens_inside_a_charac
 def test_documents_ending_inside_split_characters_give_tasks_every_reward_can_score(tiny_model_dir, tmp_path):
     """CJK and emoji that the tiny tokenizer splits into byte tokens, at the end of each document:
     every drawn task has a non-empty target ending on a boundary, and no reward raises."""
-    import torch
 
     from rpt.api import PluginContext
     from rpt.registry import build
@@ -62,7 +62,7 @@ def test_documents_ending_inside_split_characters_give_tasks_every_reward_can_sc
     ends = [np.maximum.accumulate(np.array([e for _, e in offsets])) for offsets in enc["offset_mapping"]]
     corpus = TokenizedCorpus(texts, [np.array(i) for i in enc["input_ids"]], ends, "split")
     rewards = {name: build("reward", {"name": name}) for name in ("exact_match", "prefix_match", "first_token")}
-    rewards["first_token"].setup(PluginContext(tokenizer=tokenizer, policy=None, config=None, device=torch.device("cpu")))
+    rewards["first_token"].setup(PluginContext(tokenizer=tokenizer))
     for max_target in (1, 2, 16):
         rows = candidate_positions(corpus, np.arange(len(texts)), min_context_tokens=1)
         tasks = [make_task(corpus, d, p, data(max_target_tokens=max_target)) for d, p in rows]

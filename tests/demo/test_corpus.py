@@ -3,7 +3,8 @@ import re
 
 import numpy as np
 
-from rpt.demo.corpus import LINES_PER_DOC, MAX_OPERAND, generate_corpus, ledger, span_token_mask, write_jsonl
+from rpt.files import write_jsonl
+from rpt.recipes.demo.corpus import LINES_PER_DOC, MAX_OPERAND, generate_corpus, ledger, span_token_mask
 
 LINE = re.compile(r"^(\w+) adds (\w+): (\d) \+ (\d) \+ (\d) = (\d+)\.$")
 

@@ -1,15 +1,10 @@
 import numpy as np
 import torch
 
-from rpt.demo.corpus import generate_corpus
-from rpt.demo.pretrain import pad_batch, pretrain
-from rpt.demo.tiny import tiny_qwen2, train_tokenizer
-
-
-def test_pad_batch_right_pads_with_a_mask():
-    ids, mask = pad_batch([np.array([5, 6, 7]), np.array([8])], pad_id=0)
-    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
-    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+from rpt.recipes.demo.corpus import generate_corpus
+from rpt.padding import right_pad
+from rpt.recipes.demo.pretrain import pretrain
+from rpt.recipes.demo.tiny import tiny_qwen2, train_tokenizer
 
 
 def _setup():
@@ -20,7 +15,7 @@ def _setup():
 
 
 def _mean_loss(model, docs, pad_id):
-    ids, mask = pad_batch(docs, pad_id)
+    ids, mask = right_pad(docs, pad_id, torch.device("cpu"))
     with torch.no_grad():
         return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss.item()
 
@@ -47,7 +42,7 @@ def test_padding_does_not_change_the_loss():
     model = tiny_qwen2(len(tokenizer), hidden_size=32, layers=1, heads=2, seed=0).eval()
     short = min(docs, key=len)
     long = max(docs, key=len)
-    ids, mask = pad_batch([short, long], tokenizer.pad_token_id)
+    ids, mask = right_pad([short, long], tokenizer.pad_token_id, torch.device("cpu"))
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask).logits[0, : len(short)]
         alone = model(input_ids=torch.as_tensor(short)[None]).logits[0]

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from rpt.demo.report import add_bucket, format_timings, headline, read_curves
-from rpt.demo.run import MARKER, prepare_dir
 from rpt.errors import RptError
 from rpt.eval.buckets import paired_difference
+from rpt.recipes.demo.report import add_bucket, format_timings, headline, read_curves
+from rpt.recipes.demo.run import MARKER, prepare_dir
 
 
 def test_prepare_dir_clears_an_earlier_demo_but_not_a_foreign_folder(tmp_path):

@@ -1,6 +1,6 @@
-from rpt.data.corpus import load_tokenizer
-from rpt.demo.corpus import generate_corpus
-from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+from rpt.models import load_tokenizer
+from rpt.recipes.demo.corpus import generate_corpus
+from rpt.recipes.demo.tiny import tiny_qwen2, train_tokenizer
 
 TEXTS = [r["text"] for r in generate_corpus(40, seed=0)] + ["Ünïcödé text, emoji 🙂 and café au lait."]
 

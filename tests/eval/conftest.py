@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import pretrain_on_corpus
+from tests.fixtures import pretrain_on_corpus
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rpt.cli import main
-from tests.conftest import CORPUS, write_corpus
+from tests.fixtures import CORPUS, write_corpus
 
 
 def overrides(model_dir, corpus_jsonl, tmp_path, *extra):

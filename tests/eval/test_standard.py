@@ -9,8 +9,9 @@ from transformers import AutoModelForCausalLM
 
 from rpt.cli import main
 from rpt.config import load_config
-from rpt.data.corpus import load_tokenizer, tokenize_corpus
+from rpt.data.corpus import tokenize_corpus
 from rpt.eval.evaluate import build_eval_set
+from rpt.models import load_tokenizer
 from rpt.proxy import load_entropies
 
 
@@ -64,7 +65,7 @@ def test_standard_accuracy_matches_plain_transformers(capsys, trained_model_dir,
 
 
 def test_two_models_are_compared_per_bucket(tiny_model_dir, corpus_jsonl, tmp_path):
-    from rpt.demo.tiny import tiny_qwen2
+    from tests.fixtures import tiny_qwen2
 
     other = tmp_path / "other"
     load_tokenizer(str(tiny_model_dir)).save_pretrained(other)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rpt.demo.tiny import tiny_qwen2
+from tests.fixtures import tiny_qwen2
 from rpt.grpo.logprobs import chunked_token_logprobs, response_logprobs
 
 VOCAB = 50

@@ -5,7 +5,7 @@ import torch
 import torch.distributed.checkpoint as dcp
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rpt.demo.tiny import tiny_qwen2
+from tests.fixtures import tiny_qwen2
 from rpt.errors import RptError
 from rpt.parallel.checkpoint import export_checkpoint, save_hf_folder
 

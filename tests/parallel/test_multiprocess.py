@@ -36,7 +36,7 @@ INPUT = torch.tensor([[5, 17, 42, 7, 99, 3, 250, 11]])
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_model_dir):
-    from tests.conftest import write_corpus
+    from tests.fixtures import write_corpus
 
     path = tmp_path_factory.mktemp("multiprocess")
     write_corpus(path / "corpus.jsonl")
@@ -52,7 +52,6 @@ def overrides(workdir: Path, model: Path, run: str, *extra: str) -> list[str]:
         "prompt.template=direct",
         "prompt.chat=false",
         "rollout.name=tests.parallel.fakes.FixedRollout",
-        "~rollout.batch_size",
         "reward.name=tests.parallel.fakes.AlternatingReward",
         "sampling.n=4",
         "sampling.max_tokens=3",
@@ -165,7 +164,7 @@ def test_sharded_checkpoint_resumes_into_the_same_next_step(workdir, tiny_model_
 def test_torchrun_single_node_with_the_shipped_fsdp_config_and_hf_rollouts(workdir, tiny_model_dir):
     """strategy=fsdp as shipped (bf16 compute, activation checkpointing) and real `generate` rollouts."""
     args = overrides(workdir, tiny_model_dir, "torchrun", "strategy=fsdp", "trainer.devices=2")
-    args = [a for a in args if not a.startswith(("rollout.", "~rollout.", "reward."))]
+    args = [a for a in args if not a.startswith(("rollout.", "reward."))]
     run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", RPT, "train", *args])
     assert_trained_by_two_ranks(workdir / "torchrun")
     metrics = step_metrics(workdir / "torchrun", step=1)

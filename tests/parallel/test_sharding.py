@@ -10,10 +10,11 @@ from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 
 from rpt.config import StrategyConfig
-from rpt.demo.tiny import tiny_qwen2
+from tests.fixtures import tiny_qwen2
 from rpt.errors import RptError
 from rpt.grpo.logprobs import response_logprobs
-from rpt.parallel.sharding import decoder_layers, parallelize, to_dtype
+from rpt.models import to_dtype
+from rpt.parallel.sharding import decoder_layers, parallelize
 
 VOCAB = 97
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rpt.api import PluginContext, SamplingParams
-from rpt.data.corpus import load_tokenizer
+from rpt.models import load_tokenizer
 from rpt.plugins.rollout.hf import HFRollout
 
 

@@ -2,12 +2,11 @@
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rpt.api import PluginContext
 from rpt.data.tasks import NTPTask
-from rpt.demo.tiny import train_tokenizer
+from tests.fixtures import train_tokenizer
 from rpt.errors import RptError
 from rpt.plugins.rewards.proxy_prob import ProxyProb
 from rpt.registry import build
@@ -71,8 +70,7 @@ def expected(tokenizer, model, only_if_group_has_correct=False):
 
 def reward(tokenizer, tiny_model_dir, **options) -> ProxyProb:
     plugin = ProxyProb(batch_size=2, **options)  # 3 groups -> two batches, left-padded
-    config = OmegaConf.create({"model": {"proxy": str(tiny_model_dir)}})
-    plugin.setup(PluginContext(tokenizer=tokenizer, config=config))
+    plugin.setup(PluginContext(tokenizer=tokenizer, proxy_path=str(tiny_model_dir)))
     return plugin
 
 
@@ -109,7 +107,7 @@ def test_all_correct_or_format_errors_report_no_soft_mean(tokenizer, tiny_model_
 
 def test_missing_scorer_is_a_user_error(tokenizer):
     with pytest.raises(RptError, match="model.proxy"):
-        ProxyProb().setup(PluginContext(tokenizer=tokenizer, config=OmegaConf.create({"model": {"proxy": None}})))
+        ProxyProb().setup(PluginContext(tokenizer=tokenizer, proxy_path=None))
     with pytest.raises(RptError, match="policy"):
         ProxyProb(scorer="policy").setup(PluginContext(tokenizer=tokenizer))
     with pytest.raises(RptError, match="scorer must be one of proxy, policy"):
@@ -120,7 +118,7 @@ def test_proxy_with_another_tokenizer_is_refused(tokenizer, tmp_path):
     train_tokenizer(["completely different text for another vocabulary"] * 4, vocab_size=280).save_pretrained(tmp_path)
     plugin = ProxyProb()
     with pytest.raises(RptError, match="differs from the corpus tokenizer"):
-        plugin.setup(PluginContext(tokenizer=tokenizer, config=OmegaConf.create({"model": {"proxy": str(tmp_path)}})))
+        plugin.setup(PluginContext(tokenizer=tokenizer, proxy_path=str(tmp_path)))
 
 
 def test_groups_must_be_whole(tokenizer, model):

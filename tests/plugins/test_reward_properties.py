@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 
 from rpt.api import PluginContext
 from rpt.config import DataConfig
-from rpt.data.corpus import TokenizedCorpus, load_tokenizer
+from rpt.data.corpus import TokenizedCorpus
+from rpt.models import load_tokenizer
 from rpt.data.tasks import NTPTask, candidate_positions, make_task
 from rpt.registry import build
 

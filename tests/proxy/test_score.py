@@ -19,7 +19,7 @@ VOCAB = 61
 
 @pytest.fixture(scope="module")
 def model():
-    from rpt.demo.tiny import tiny_qwen2
+    from tests.fixtures import tiny_qwen2
 
     return tiny_qwen2(VOCAB, hidden_size=32).eval()
 
@@ -128,7 +128,7 @@ def test_load_entropies_checks_the_corpus(model, tmp_path):
 
 
 def test_cli_refuses_a_proxy_with_another_tokenizer(capsys, tiny_model_dir, corpus_jsonl, tmp_path):
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
+    from tests.fixtures import tiny_qwen2, train_tokenizer
 
     other = tmp_path / "other"
     tokenizer = train_tokenizer(["completely different text " * 20], vocab_size=280)
@@ -151,9 +151,10 @@ def test_align_by_chars_by_hand():
 
 def test_a_proxy_with_another_tokenizer_is_mapped_by_characters(tiny_model_dir, corpus_jsonl, tmp_path):
     from rpt.config import load_config
-    from rpt.data.corpus import load_tokenizer, tokenize_corpus
-    from rpt.demo.tiny import tiny_qwen2, train_tokenizer
-    from tests.conftest import CORPUS
+    from rpt.data.corpus import tokenize_corpus
+    from tests.fixtures import tiny_qwen2, train_tokenizer
+    from rpt.models import load_tokenizer
+    from tests.fixtures import CORPUS
 
     other = tmp_path / "other"
     tokenizer = train_tokenizer(CORPUS, vocab_size=270)  # same documents, fewer merges: other boundaries
@@ -193,7 +194,7 @@ def word_problems(count: int, seed: int = 0) -> list[str]:
 
 def test_cli_scores_and_resumes_after_an_interrupt(capsys, monkeypatch, tiny_model_dir, tmp_path):
     import rpt.proxy.score as score
-    from tests.conftest import write_corpus
+    from tests.fixtures import write_corpus
 
     corpus = write_corpus(tmp_path / "questions.jsonl", word_problems(16))
     args = ["score", f"model.proxy={tiny_model_dir}", f"data.path={corpus}",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import pretrain_on_corpus
+from tests.fixtures import pretrain_on_corpus
 
 
 @pytest.fixture(scope="session")

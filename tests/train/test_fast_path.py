@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from rpt.config import load_config
-from rpt.data.corpus import load_tokenizer
+from rpt.models import load_tokenizer
 from rpt.grpo.loss import loss_normaliser
 from rpt.train.batch import RolloutBatch
 from rpt.train.module import GRPOModule

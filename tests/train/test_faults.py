@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import write_corpus
+from tests.fixtures import write_corpus
 from tests.proxy.test_score import word_problems
 
 pytestmark = pytest.mark.slow

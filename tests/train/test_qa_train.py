@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from rpt.config import load_config
-from rpt.train.qa_data import QADataModule
+from rpt.train.qa_data import QASource
 from rpt.train.run import train
-from tests.conftest import GSM8K
+from tests.fixtures import GSM8K
 
 QUESTIONS = [{"question": f"What is {a} plus {b}?", "answer": f"{a} + {b} = {a + b}\n#### {a + b}"}
              for a in range(1, 7) for b in range(1, 4)]  # 18 questions
@@ -28,7 +28,7 @@ def columns(metrics_csv):
 def test_held_out_and_train_questions_are_disjoint_and_sized(tmp_path):
     cfg = load_config(["data.kind=qa", f"data.path={qa_file(tmp_path / 'q.jsonl')}", "trainer.val_tasks=5",
                        "data.qa.train_size=8"])
-    data = QADataModule(cfg, tokenizer=None)
+    data = QASource(cfg, tokenizer=None)
     data.setup()
     train_rows = data.stream.draw(8)
     train_questions = {t.question for t in data.tasks(train_rows)}
@@ -41,7 +41,7 @@ def test_test_path_gives_the_held_out_questions(tmp_path):
     test = qa_file(tmp_path / "test.jsonl", QUESTIONS[:3])
     cfg = load_config(["data.kind=qa", f"data.path={qa_file(tmp_path / 'q.jsonl')}", f"data.qa.test_path={test}",
                        "trainer.val_tasks=10"])
-    data = QADataModule(cfg, tokenizer=None)
+    data = QASource(cfg, tokenizer=None)
     data.setup()
     assert [t.question for t in data.val_tasks] == [r["question"] for r in QUESTIONS[:3]]
     assert len(data.stream.rows) == len(QUESTIONS)
@@ -82,7 +82,7 @@ def test_paper_rl_reads_skywork_records_into_256_train_and_200_held_out_question
              "reward_model": {"ground_truth": json.dumps([str(i * i)]), "style": "rule"}} for i in range(500)]
     cfg = load_config(["experiment=paper_rl", f"data.path={qa_file(tmp_path / 'skywork.jsonl', rows)}"])
     assert cfg.trainer.max_steps * cfg.trainer.prompts_per_step == 15 * 256  # 15 epochs of 256 questions, batch 64
-    data = QADataModule(cfg, tokenizer=None)
+    data = QASource(cfg, tokenizer=None)
     data.setup()
     train_questions = data.tasks(data.stream.draw(256))
     assert len({t.question for t in train_questions}) == 256 and len(data.val_tasks) == 200
@@ -95,7 +95,7 @@ def test_qa_run_resumes_where_it_stopped(train_args, tmp_path, pretrained_dir):
     """k steps + resume + k steps on questions ends with the weights of 2k straight steps (which moved)."""
     from safetensors.torch import load_file
 
-    from rpt.train.run import export
+    from rpt.export import export
 
     torch.set_num_threads(1)
     common = ("data.kind=qa", f"data.path={qa_file(tmp_path / 'q.jsonl')}", "sampling.max_tokens=3",

@@ -54,7 +54,7 @@ def test_no_mfu_without_a_peak():
 
 
 def test_flops_per_token_counts_every_matmul_weight_twice():
-    from rpt.demo.tiny import tiny_qwen2
+    from tests.fixtures import tiny_qwen2
 
     model = tiny_qwen2(vocab_size=300, hidden_size=32, layers=2, heads=4)
     model.config.num_key_value_heads = 2

@@ -136,7 +136,7 @@ def test_dynamic_sampling_drops_groups_without_signal_and_refills(train_args):
 
 
 def test_no_reference_model_without_kl_and_a_frozen_one_with_it(train_args):
-    from rpt.data.corpus import load_tokenizer
+    from rpt.models import load_tokenizer
     from rpt.train.module import GRPOModule
 
     for coef, has_reference in ((0.0, False), (0.1, True)):

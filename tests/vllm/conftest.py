@@ -10,7 +10,8 @@ import torch
 
 from rpt.api import PluginContext
 from rpt.config import load_config
-from tests.conftest import pretrain_on_corpus, save_tiny_model
+from rpt.registry import plugin_context
+from tests.fixtures import pretrain_on_corpus, save_tiny_model
 
 os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 torch.set_num_threads(2)
@@ -38,7 +39,7 @@ def make_context(vllm_model_dir, request):
         path = request.getfixturevalue("vllm_pretrained_dir") if pretrained else vllm_model_dir
         cfg = load_config([f"model.policy={path}", "rollout=vllm"])
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval() if policy else None
-        return PluginContext(tokenizer=AutoTokenizer.from_pretrained(path), policy=model, config=cfg)
+        return plugin_context(cfg, AutoTokenizer.from_pretrained(path), policy=model)
 
     return make
 

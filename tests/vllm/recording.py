@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from rpt.api import PluginContext, RolloutOutput, SamplingParams
-from rpt.grpo.logprobs import left_pad, response_logprobs, right_pad
+from rpt.grpo.logprobs import response_logprobs
+from rpt.padding import left_pad, right_pad
 from rpt.plugins.rollout.hf import HFRollout
 from rpt.plugins.rollout.vllm import VLLMRollout
 

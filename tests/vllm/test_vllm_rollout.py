@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rpt.api import SamplingParams
+from rpt.api import SamplingParams, full_weights
 from rpt.errors import RptError
-from rpt.api import full_weights
 from rpt.plugins.rollout.vllm import VLLMRollout
 
 pytestmark = pytest.mark.vllm
@@ -184,12 +183,12 @@ def test_setup_leaves_the_trainer_rng_and_threads_alone(make_context):
 
 
 def test_an_unsupported_cpu_head_size_is_a_clear_error(tmp_path, make_context):
-    from rpt.demo.tiny import tiny_qwen2
+    from tests.fixtures import tiny_qwen2
 
     context = make_context(policy=False)
     context.tokenizer.save_pretrained(tmp_path)
     tiny_qwen2(len(context.tokenizer), hidden_size=64, heads=4).save_pretrained(tmp_path)  # head size 16
-    context.config.model.policy = str(tmp_path)
+    context.policy_path = context.tokenizer_path = str(tmp_path)
     with pytest.raises(RptError, match="head sizes"):
         small_engine().setup(context)
 

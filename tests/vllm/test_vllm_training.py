@@ -24,7 +24,7 @@ ENGINE = ["rollout=vllm", "rollout.kv_cache_gib=0.05", "rollout.max_model_len=25
 
 @pytest.fixture
 def train_args(vllm_pretrained_dir, tmp_path):
-    from tests.conftest import write_corpus
+    from tests.fixtures import write_corpus
 
     corpus = write_corpus(tmp_path / "corpus.jsonl")
 

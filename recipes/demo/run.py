@@ -69,8 +69,9 @@ def run_demo(cfg: DictConfig) -> Path:
 
         run_score(cfg)
     with timer("eval before"):
-        from rpt.data.corpus import load_tokenizer, tokenize_corpus
+        from rpt.data.corpus import tokenize_corpus
         from rpt.eval.evaluate import build_eval_set, evaluate_model
+        from rpt.models import load_tokenizer
 
         tokenizer = load_tokenizer(cfg.model.policy)
         corpus = tokenize_corpus(cfg.data, tokenizer)  # as `rpt score` read it
@@ -108,7 +109,8 @@ def prepare_dir(demo_dir: Path) -> Path:
 
 
 def build_corpus(cfg: DictConfig) -> list[dict]:
-    from rpt.demo.corpus import generate_corpus, write_jsonl
+    from rpt.files import write_jsonl
+    from rpt.recipes.demo.corpus import generate_corpus
 
     records = generate_corpus(cfg.demo.documents, cfg.demo.seed)
     write_jsonl(records, Path(cfg.data.path))
@@ -119,7 +121,7 @@ def build_corpus(cfg: DictConfig) -> list[dict]:
 def build_tokenizer(cfg: DictConfig, records: list[dict]) -> Any:
     """A byte-level BPE tokenizer trained on the train documents."""
     from rpt.data.corpus import split_documents
-    from rpt.demo.tiny import train_tokenizer
+    from rpt.recipes.demo.tiny import train_tokenizer
 
     train_ids, _ = split_documents(len(records), cfg.data.val_fraction, cfg.data.seed)
     tokenizer = train_tokenizer((records[i]["text"] for i in train_ids), vocab_size=cfg.demo.vocab_size)
@@ -130,8 +132,8 @@ def build_tokenizer(cfg: DictConfig, records: list[dict]) -> Any:
 def build_pretrained_model(cfg: DictConfig, tokenizer: Any, records: list[dict]) -> list[float]:
     """Pre-train the tiny Qwen2 on the train documents; its folder (with the tokenizer) appears only when done."""
     from rpt.data.corpus import split_documents
-    from rpt.demo.pretrain import pretrain
-    from rpt.demo.tiny import tiny_qwen2
+    from rpt.recipes.demo.pretrain import pretrain
+    from rpt.recipes.demo.tiny import tiny_qwen2
 
     d = cfg.demo
     train_ids, _ = split_documents(len(records), cfg.data.val_fraction, cfg.data.seed)
@@ -155,7 +157,8 @@ def build_pretrained_model(cfg: DictConfig, tokenizer: Any, records: list[dict])
 
 def train_rpt(cfg: DictConfig, demo_dir: Path) -> Path:
     """GRPO from the pre-trained model on the filtered positions; returns the exported policy folder."""
-    from rpt.train.run import export, train
+    from rpt.export import export
+    from rpt.train.run import train
 
     run_cfg = copy.deepcopy(cfg)
     run_cfg.run.dir = str(demo_dir / "rpt")
@@ -169,9 +172,9 @@ KIND_BUCKETS = {"sum_spans": "sums", "operand_spans": "operands"}
 
 def compare(cfg: DictConfig, eval_set: Any, before: Any, after: Any, corpus: Any, records: list[dict]) -> dict:
     """eval_result for the two models, plus buckets for the sums' and the operands' tokens."""
-    from rpt.demo.corpus import span_token_mask
-    from rpt.demo.report import add_bucket
     from rpt.eval.evaluate import eval_result
+    from rpt.recipes.demo.corpus import span_token_mask
+    from rpt.recipes.demo.report import add_bucket
 
     result = eval_result(cfg.eval.mode, eval_set, dict(cfg.eval.buckets), [before, after])
     for key, bucket in KIND_BUCKETS.items():
@@ -212,9 +215,9 @@ def write_outputs(
     cfg: DictConfig, demo_dir: Path, result: dict, facts: dict, pretrain_loss: list[float], timings: dict[str, tuple[float, float]]
 ) -> Path:
     """Print the table; write eval.json, the plot and report.md into the demo folder."""
-    from rpt.demo.report import format_facts, format_timings, headline, plot_curves, read_curves
     from rpt.eval.evaluate import write_json
     from rpt.eval.tables import format_eval_table
+    from rpt.recipes.demo.report import format_facts, format_timings, headline, plot_curves, read_curves
 
     table = format_eval_table(result)
     write_json(demo_dir / "eval.json", result)
@@ -240,7 +243,7 @@ def write_outputs(
 
 
 def train_command(cfg: DictConfig) -> str:
-    from rpt.config import DemoConfig
+    from rpt.recipes.demo.config import DemoConfig
 
     suffix = "" if cfg.demo.dir == DemoConfig.dir else f" demo.dir={cfg.demo.dir}"
     return f"rpt train experiment=demo{suffix} reward=prefix_match trainer.max_steps=20"

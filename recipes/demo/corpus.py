@@ -18,12 +18,7 @@ report them as their own bucket.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
-
-from rpt.files import write_text_atomic
 
 NAMES = ("Ann", "Bob", "Cara", "Dan", "Eve", "Finn", "Gus", "Hana")
 ITEMS = ("apples", "pears", "plums", "coins", "books", "stamps")
@@ -60,11 +55,6 @@ def generate_corpus(n_docs: int, seed: int) -> list[dict]:
     """`n_docs` ledgers; the same seed gives the same corpus."""
     rng = np.random.default_rng(seed)
     return [ledger(rng) for _ in range(n_docs)]
-
-
-def write_jsonl(records: list[dict], path: Path) -> None:
-    """Write one JSON object per line, atomically (a crash never leaves half a corpus)."""
-    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def span_token_mask(char_ends: np.ndarray, spans: list[list[int]]) -> np.ndarray:
