@@ -91,8 +91,8 @@ def main() -> None:
           f"| {peak:.0f} | {shard:.0f} |" for p, peak, shard in rows],
         "",
         "Before, every rank holds the whole float32 model (and transformers' loading buffers) before",
-        "sharding frees most of it; now the peak is the rank's shard, the parameter being read, and the
-checkpoint pages safetensors maps to read this rank's slices (file-backed page cache, counted in RSS).",
+        "sharding frees most of it; now the peak is the rank's shard, the parameter being read, and the",
+        "checkpoint pages safetensors maps to read this rank's slices (file-backed page cache, counted in RSS).",
         "For paper_14b (14.8B parameters, float32 master) that is ~59 GB vs ~59/N GB per rank.",
     ]
     RESULTS.write_text("\n".join(lines) + "\n")

@@ -186,9 +186,9 @@ def main() -> None:
         "| memory | GiB |",
         "| --- | --- |",
         f"| `rpt plan` training-step peak (same config, {gpu_gib:.0f} GiB GPU) | {plan.training_peak / GIB:.2f} |",
-        f"| measured peak of scoring + update (`torch.cuda.max_memory_allocated`) | "
+        "| measured peak of scoring + update (`torch.cuda.max_memory_allocated`) | "
         + (f"{timer.update_peak / GIB:.2f} |" if not smoke else "n/a on CPU |"),
-        f"| measured peak of the whole run (rollouts included) | "
+        "| measured peak of the whole run (rollouts included) | "
         + (f"{overall_peak / GIB:.2f} |" if not smoke else "n/a on CPU |"),
         "",
         f"Whole check: {time.perf_counter() - started:.0f} s.",
