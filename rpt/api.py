@@ -77,6 +77,10 @@ class MemoryNeeds:
 class Plugin(ABC):
     """What rewards and rollout engines share: setup with the run's context, and their memory for `rpt plan`."""
 
+    def check(self, context: "PluginContext") -> None:
+        """Raise `RptError` for a context the plugin cannot run with (a model it needs is not set).
+        Called before a run creates its folder, with no policy loaded yet: load nothing here."""
+
     def setup(self, context: "PluginContext") -> None:
         """Load what the plugin needs (models, tokenizers, engines); called once before first use."""
 

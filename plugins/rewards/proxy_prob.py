@@ -69,9 +69,12 @@ class ProxyProb(Reward):
                 raise RptError("reward proxy_prob with scorer=policy needs the policy model")
             self.model = context.policy
             return
-        if not context.proxy_path:
-            raise RptError("reward proxy_prob needs a scoring model: set model.proxy=PATH (a causal LM) or reward.scorer=policy")
+        self.check(context)
         self.model = load_scoring_lm(context.proxy_path, context.tokenizer, context.device)
+
+    def check(self, context: PluginContext) -> None:
+        if self.scorer == "proxy" and not context.proxy_path:
+            raise RptError("reward proxy_prob needs a scoring model: set model.proxy=PATH (a causal LM) or reward.scorer=policy")
 
     def memory_needs(self, query: MemoryQuery) -> MemoryNeeds:
         """A bf16 copy of the proxy on every GPU (the policy itself costs nothing more)."""

@@ -136,6 +136,12 @@ class GRPOModule(LightningModule):
         self._setup_plugins()
         self.timer = StepTimer(flops_per_token(self.policy.config), device_peak_flops(self.device, self.cfg.trainer.peak_tflops))
 
+    def check_plugins(self) -> None:
+        """Let the plugins refuse the run's context before anything is loaded or written."""
+        context = plugin_context(self.cfg, self.tokenizer)
+        self.rollout.check(context)
+        self.reward.check(context)
+
     def _setup_plugins(self) -> None:
         if self._plugins_ready:
             return

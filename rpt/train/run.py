@@ -66,6 +66,7 @@ def train(cfg: DictConfig) -> TrainResult:
     # folder and the W&B run exist, so a corrected command can start the same run.dir again
     tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.policy)
     module = GRPOModule(cfg, tokenizer)
+    module.check_plugins()
     module.task_source.setup()  # Lightning's `setup` finds the tasks built
     if rank_zero_only.rank == 0:
         start_run_dir(run_dir, cfg, resume_from)

@@ -41,6 +41,7 @@ def test_a_folder_with_any_file_is_refused(train_args, tmp_path, capsys):
     ["filter=entropy", "filter.bogus=1"],
     ["data.val_fraction=1.0"],
     ["reward.bogus=1"],
+    ["reward=proxy_prob"],  # scored by model.proxy, which is not set
 ])
 def test_config_errors_are_found_before_the_run_folder_exists(train_args, tmp_path, capsys, bad):
     assert main(["train", *train_args(*bad, "logger.wandb.mode=offline")]) == 2
