@@ -32,8 +32,6 @@ QWEN25_1_5B = dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, 
                    num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True, max_position_embeddings=4096)
 TINY = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
             num_key_value_heads=2, tie_word_embeddings=True, max_position_embeddings=1024)
-#: (phase, GRPOModule method) wrapped here: synchronised wall time, and the update's peak memory
-PHASES = (("rollout + reward", "_collect"), ("old log-probs", "_score_before_update"), ("update", "_update"))
 
 
 def build_assets(work: Path, shape: dict) -> tuple[Path, Path]:
@@ -71,47 +69,50 @@ def overrides(corpus: Path, model_dir: Path, run_dir: Path, smoke: bool) -> list
     ]
 
 
-class PhaseTimer:
-    """Wraps GRPOModule methods: wall time per call (synchronised) and, on GPU, the peak memory of the update."""
+class StepTimer:
+    """Wraps GRPOModule: each step's wall time (synchronised) and, on GPU, the peak memory of the
+    update (log-prob scoring + optimizer steps), measured from the end of the rollout to the end of
+    `_update` (with the on-policy fast path there is no separate scoring pass to start from)."""
 
     def __init__(self) -> None:
-        self.steps: list[dict[str, float]] = []
+        self.steps: list[float] = []
         self.update_peak = 0
 
     def install(self) -> None:
         from rpt.train.module import GRPOModule
 
-        step = GRPOModule.training_step
+        step, collect, update = GRPOModule.training_step, GRPOModule._collect, GRPOModule._update
 
         def timed_step(module, *args, **kwargs):
-            self.steps.append({})
-            return self._timed("step", step, module, *args, **kwargs)
+            _synchronize()
+            start = time.perf_counter()
+            result = step(module, *args, **kwargs)
+            _synchronize()
+            self.steps.append(time.perf_counter() - start)
+            return result
+
+        def collect_then_reset_peak(module, *args, **kwargs):
+            groups = collect(module, *args, **kwargs)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            return groups
+
+        def update_then_read_peak(module, *args, **kwargs):
+            result = update(module, *args, **kwargs)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+                self.update_peak = max(self.update_peak, torch.cuda.max_memory_allocated())
+            return result
 
         GRPOModule.training_step = timed_step
-        for phase, name in PHASES:
-            method = getattr(GRPOModule, name, None)
-            if method is not None:
-                setattr(GRPOModule, name, self._wrap(phase, method))
+        GRPOModule._collect = collect_then_reset_peak
+        GRPOModule._update = update_then_read_peak
 
-    def _wrap(self, phase, method):
-        def timed(module, *args, **kwargs):
-            return self._timed(phase, method, module, *args, **kwargs)
-        return timed
 
-    def _timed(self, phase, method, *args, **kwargs):
-        cuda = torch.cuda.is_available()
-        if cuda:
-            torch.cuda.synchronize()
-            if phase == "old log-probs":
-                torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        result = method(*args, **kwargs)
-        if cuda:
-            torch.cuda.synchronize()
-            if phase == "update":
-                self.update_peak = max(self.update_peak, torch.cuda.max_memory_allocated())
-        self.steps[-1][phase] = self.steps[-1].get(phase, 0.0) + time.perf_counter() - start
-        return result
+def _synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def logged_rows(run_dir: Path) -> list[dict[str, float]]:
@@ -144,7 +145,7 @@ def main() -> None:
     cfg = load_config(overrides(corpus, model_dir, work / "run", smoke))
     gpu_gib = torch.cuda.get_device_properties(0).total_memory / GIB if not smoke else 80.0
     plan = estimate(plan_inputs(cfg, gpu_gib=gpu_gib, gpus_per_node=1))
-    timer = PhaseTimer()
+    timer = StepTimer()
     timer.install()
     if not smoke:
         torch.cuda.reset_peak_memory_stats()
@@ -153,9 +154,8 @@ def main() -> None:
     overall_peak = torch.cuda.max_memory_allocated() if not smoke else None
 
     logged = sorted({k for r in rows for k in r if k.startswith("time/")})
-    steps = timer.steps
     phases = [(k, [r.get(k, float("nan")) for r in rows]) for k in logged]
-    totals = [s["step"] for s in steps]
+    totals = timer.steps
     gen_tokens = [r["train/response_len"] * cfg.sampling.n * cfg.trainer.prompts_per_step for r in rows]
     train_tokens = [r.get("train/tokens", float("nan")) for r in rows]
     rollout_times = dict(phases).get("time/rollout") or totals
