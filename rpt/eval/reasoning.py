@@ -69,8 +69,8 @@ def sample_and_reward(
     for index, start in enumerate(tqdm(range(0, len(tasks), chunk), desc=f"sample ({template})", unit="batch",
                                        disable=not progress)):
         params = sampling_params(cfg.sampling, n=samples, seed=cfg.sampling.seed + index)
-        scored = sample_answers(tasks[start : start + chunk], rollout, reward, prompt, params)
-        rewards.append(scored.reward.values.float().cpu())
+        scored = sample_answers(tasks[start : start + chunk], rollout, reward, prompt, params, cfg.reward.name)
+        rewards.append(scored.rewards)
         texts += scored.output.texts
         answers += scored.answers
     return SampledAnswers(texts, answers, torch.cat(rewards).numpy().reshape(len(tasks), samples).astype(np.float64))

@@ -46,7 +46,7 @@ from rpt.registry import build, plugin_context
 from rpt.rng import rng_state, set_rng_state
 from rpt.sampling import sampling_params
 from rpt.train.batch import Groups, RolloutBatch
-from rpt.train.guards import check_finite_update, checked_rewards
+from rpt.train.guards import check_finite_update
 from rpt.train.metrics import StepMetrics, mean_over_ranks
 from rpt.train.data import TaskSource
 from rpt.train.policy import load_parallel_policy
@@ -218,7 +218,7 @@ class GRPOModule(LightningModule):
         scored = self._sample_answers(tasks, n, seed, phase=self.timer.phase)
         output = scored.output
         self.timer.count("generated", sum(len(r) for r in output.response_ids))
-        rewards = checked_rewards(scored.reward, scored.answers, self.cfg.reward.name)
+        rewards = scored.rewards
         self._record_samples(self.train_metrics, "train", rewards, scored.answers, output.response_ids)
         self._plugin_metrics.append({f"reward/{k}": v for k, v in scored.reward.metrics.items()})
         self._plugin_metrics.append({f"rollout/{k}": v for k, v in output.metrics.items()})
@@ -227,7 +227,7 @@ class GRPOModule(LightningModule):
 
     def _sample_answers(self, tasks: list[NTPTask], n: int, seed: int, phase: Phase = no_phase) -> ScoredSamples:
         params = sampling_params(self.cfg.sampling, n=n, seed=seed)
-        return sample_answers(tasks, self.rollout, self.reward, self.prompt, params, phase)
+        return sample_answers(tasks, self.rollout, self.reward, self.prompt, params, self.cfg.reward.name, phase)
 
     def _advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return group_advantages(rewards, self.cfg.sampling.n, norm_by_std=self.cfg.grpo.norm_adv_by_std)
@@ -354,7 +354,7 @@ class GRPOModule(LightningModule):
         seed = _derive_seed(self.cfg.sampling.seed, -1, index, data_parallel_rank(self.trainer.strategy))
         self._push_weights()
         scored = self._sample_answers(tasks, 1, seed)
-        rewards = checked_rewards(scored.reward, scored.answers, self.cfg.reward.name)
+        rewards = scored.rewards
         self._record_samples(self.val_metrics, "val", rewards, scored.answers, scored.output.response_ids)
 
     # ---------------------------------------------------------------- checkpoint state

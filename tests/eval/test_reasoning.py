@@ -80,3 +80,13 @@ def test_templates_table_reports_random_at_1_and_pass_at_k(capsys, trained_model
 def test_inconsistent_settings_are_one_line_errors(capsys, tiny_model_dir, corpus_jsonl, tmp_path, extra, message):
     assert main(["eval", *overrides(tiny_model_dir, corpus_jsonl, tmp_path, *extra)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_bad_reward_batch_stops_reasoning_eval_with_one_line(capsys, trained_model_dir, corpus_jsonl, tmp_path):
+    """The reward check sits in the one sampling round, so eval cannot average NaN into an accuracy."""
+    args = overrides(trained_model_dir, corpus_jsonl, tmp_path, "reward.name=tests.train.fake_rewards.BadReward",
+                     "sampling.max_tokens=1", "eval.samples=2", "eval.mode=reasoning")
+    assert main(["score", *args]) == 0
+    assert main(["eval", *args]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("rpt: error: reward plugin 'tests.train.fake_rewards.BadReward' returned nan")
