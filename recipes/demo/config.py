@@ -16,6 +16,21 @@ from rpt.ranges import num
 
 
 @dataclass
+class Table2Config:
+    """`rpt demo table2`: the same RLVR budget (experiment=demo_rlvr) from each start model; held-out accuracy before and after."""
+
+    starts: dict[str, str] = field(default_factory=lambda: {
+        "pretrained": "${demo.dir}/pretrained",  # (a) the demo's pre-trained model
+        "rpt": "${demo.dir}/rpt_policy",  # (b) after RPT
+        "ntp": "${demo.dir}/ntp_policy",  # (c) after continued next-token training with RPT's compute
+    })  # table row -> model folder
+    questions: int = num(2000, ge=2)  # ledger questions generated (trainer.val_tasks of them held out)
+    question_seed: int = num(1, ge=0)  # seeds the question ledgers; must differ from demo.seed (the corpus's)
+    seeds: int = num(3, ge=1)  # RLVR runs per start (trainer.seed and sampling.seed + 0, 1, ...)
+    dir: str = "${demo.dir}/table2"  # questions.jsonl, runs/<start>/seed-<k>/, table2.md, table2.json
+
+
+@dataclass
 class DemoConfig:
     """What the demo generates and pre-trains before RPT."""
 
@@ -29,6 +44,7 @@ class DemoConfig:
     pretrain_steps: int = num(200, ge=0)  # fixed next-token pre-training budget, before RPT
     pretrain_batch_size: int = num(32, ge=1)  # documents per pre-training step
     pretrain_lr: float = num(3e-3, gt=0)  # peak lr (5% warmup, then linear decay to 0)
+    table2: Table2Config = field(default_factory=Table2Config)
 
 
 @dataclass

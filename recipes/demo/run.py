@@ -97,11 +97,11 @@ def import_heavy_modules() -> None:
     import rpt.train.run  # noqa: F401
 
 
-def prepare_dir(demo_dir: Path) -> Path:
+def prepare_dir(demo_dir: Path, setting: str = "demo.dir") -> Path:
     """An empty demo folder; an earlier demo's folder is cleared, anything else is left alone."""
     if demo_dir.exists() and any(demo_dir.iterdir()):
         if not (demo_dir / MARKER).exists():
-            raise RptError(f"{demo_dir} exists and was not made by `rpt demo`; choose another demo.dir=...")
+            raise RptError(f"{demo_dir} exists and was not made by `rpt demo`; choose another {setting}=...")
         shutil.rmtree(demo_dir)
     demo_dir.mkdir(parents=True, exist_ok=True)
     (demo_dir / MARKER).touch()

@@ -37,6 +37,8 @@ EQUAL = [
     ("5\\,\\mathrm{cm}", "5"),
     ("50\\%", "50"),  # percent: compared as its number
     (" 72 ", "72"),
+    ("72.", "72"),  # a sentence's full stop
+    (" 7.\n", "7"),  # a `direct` answer of three tokens (rpt demo table2)
     ("2\\sqrt{2}", "\\sqrt{8}"),  # symbolic
     ("-3", "-3"),
 ]
