@@ -24,7 +24,7 @@ class Table2Config:
         "rpt": "${demo.dir}/rpt_policy",  # (b) after RPT
         "ntp": "${demo.dir}/ntp_policy",  # (c) after continued next-token training with RPT's compute
     })  # table row -> model folder
-    questions: int = num(2000, ge=2)  # ledger questions generated (trainer.val_tasks of them held out)
+    questions: int = num(3000, ge=2)  # ledger questions generated (trainer.val_tasks of them held out)
     question_seed: int = num(1, ge=0)  # seeds the question ledgers; must differ from demo.seed (the corpus's)
     seeds: int = num(3, ge=1)  # RLVR runs per start (trainer.seed and sampling.seed + 0, 1, ...)
     dir: str = "${demo.dir}/table2"  # questions.jsonl, runs/<start>/seed-<k>/, table2.md, table2.json
