@@ -24,7 +24,7 @@ def schema_fields(schema=RootConfig, prefix=""):
 NOT_OPTIONS = {"model.policy", "model.tokenizer", "model.proxy", "data.path", "data.field", "data.format", "data.split",
                "data.scores", "data.cache_dir", "run.dir", "run.resume", "logger.wandb.project", "logger.wandb.entity", "logger.wandb.group",
                "trainer.accelerator", "eval.pattern_keywords", "sampling.stop", "eval.models", "eval.templates", "eval.scores",
-               "eval.difficulty_model", "demo.dir",
+               "eval.difficulty_model", "demo.dir", "demo.table2.dir", "demo.table2.starts",
                # question-answer and multiple-choice sets: record fields, markers and dataset names
                "data.qa.question_field", "data.qa.answer_field", "data.qa.answer_marker", "data.qa.subset",
                "data.qa.test_path", "data.qa.test_split", "eval.mc.path", "eval.mc.split", "eval.mc.subset",
