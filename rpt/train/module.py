@@ -322,9 +322,14 @@ class GRPOModule(LightningModule):
         values.update(mean_over_ranks(self._plugin_metrics))
         self._plugin_metrics.clear()
         values.update(self.timer.finish())  # this rank's clock
-        self.log_dict(values, on_step=True, on_epoch=False, sync_dist=False)
-        # "step" is the loggers' x-axis: steps finished (validation before training is at 0)
-        self.log("step", float(self.next_step), prog_bar=True, on_step=True, on_epoch=False)
+        if self.next_step % self.cfg.trainer.log_every == 0:
+            # straight to the loggers, as validation does: Lightning's `self.log` costs about 0.4 ms per
+            # metric per step (its result collection), ~10% of a small model's step for ~25 metrics.
+            # The x-axis `step` is steps finished (validation before training is at 0).
+            for logger in self.loggers:
+                logger.log_metrics(values, step=self.next_step)
+                logger.save()
+        self.log("step", float(self.next_step), prog_bar=True, logger=False, on_step=True, on_epoch=False)
         eta = self.timer.eta_minutes(self.cfg.trainer.max_steps - self.next_step)
         self.log("eta_min", eta, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         for name, short in (("train/reward", "reward"), ("train/accuracy", "acc")):
