@@ -5,8 +5,9 @@ scaling and learning parity; writes `benchmarks/results/*.json`, plots and `resu
     .venv-bench/bin/python -m benchmarks   # everything, < 20 min on 2 CPU cores
     .venv-bench/bin/python -m benchmarks --parts steps,parity --repeats 5
 
-Every run of a system is a fresh process (`benchmarks.workers`); the two systems' runs alternate so
-machine load hits both alike, and the 1-minute load average is recorded next to each run.
+Every run of a system is a fresh trainer in that system's worker process (`benchmarks.workers`, one
+per system and part, so imports are paid once); the two systems' runs alternate so machine load hits
+both alike, and the 1-minute load average is recorded next to each run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,19 +31,44 @@ LENGTHS = (16, 64, 128, 256)
 T_975 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student t quantiles by degrees of freedom
 
 
-def run(system: str, work: Work, assets: Path) -> dict:
-    """One worker process; its result with the load average at its start."""
-    load = load_average()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(work.threads)}
-    out = subprocess.run([sys.executable, "-m", "benchmarks.workers", system, str(assets), work.to_json()],
-                         capture_output=True, text=True, cwd=ROOT, env=env)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    if out.returncode or not lines:
-        raise RuntimeError(f"{system} worker failed:\n{out.stderr[-3000:]}")
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    result["load_avg_1m"] = load
-    print(f"  {system:>3}: median step {result['median_step_s']:.3f} s (load {load})", flush=True)
-    return result
+class Workers:
+    """One long-lived `benchmarks.workers` process per system (1 torch thread), started on first use."""
+
+    def __init__(self, assets: Path) -> None:
+        self.assets = assets
+        self.procs: dict[str, tuple[subprocess.Popen, tempfile.TemporaryFile]] = {}
+
+    def run(self, system: str, work: Work) -> dict:
+        """One run of `system` on `work`; its result with the load average at its start."""
+        if system not in self.procs:
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+            err = tempfile.TemporaryFile("w+")
+            proc = subprocess.Popen([sys.executable, "-m", "benchmarks.workers", system, str(self.assets)], cwd=ROOT,
+                                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+            self.procs[system] = (proc, err)
+        proc, err = self.procs[system]
+        load = load_average()
+        proc.stdin.write(work.to_json() + "\n")
+        proc.stdin.flush()
+        for line in proc.stdout:  # a trainer may print its own lines first
+            if line.startswith("RESULT "):
+                break
+        else:
+            err.seek(0)
+            raise RuntimeError(f"{system} worker failed:\n{err.read()[-3000:]}")
+        result = json.loads(line.removeprefix("RESULT "))
+        result["load_avg_1m"] = load
+        print(f"  {system:>3}: median step {result['median_step_s']:.3f} s (load {load})", flush=True)
+        return result
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc, err in self.procs.values():
+            proc.stdin.close()
+            proc.wait()
+            err.close()
 
 
 def spread(values: list[float]) -> dict:
@@ -65,9 +92,10 @@ def counted_tokens(runs: list[dict]) -> dict:
 def bench_steps(assets: Path, repeats: int) -> dict:
     """Step time, rpt vs TRL's GRPOTrainer: `repeats` runs each, alternating which goes first."""
     runs: dict[str, list[dict]] = {"rpt": [], "trl": []}
-    for repeat in range(repeats):
-        for system in (("rpt", "trl") if repeat % 2 == 0 else ("trl", "rpt")):
-            runs[system].append(run(system, Work(seed=repeat), assets))
+    with Workers(assets) as workers:
+        for repeat in range(repeats):
+            for system in (("rpt", "trl") if repeat % 2 == 0 else ("trl", "rpt")):
+                runs[system].append(workers.run(system, Work(seed=repeat)))
     result = {"work": json.loads(Work().to_json()), "repeats": repeats}
     for system, rs in runs.items():
         trl_rest = {}
@@ -108,20 +136,24 @@ def timing_overhead(step_seconds: float) -> dict:
 
 def bench_scaling(assets: Path) -> dict:
     """rpt's step time against group size (16 tokens) and response length (group 8)."""
-    rows = []
-    for label, works in (("group", [Work(group=g) for g in GROUPS]), ("length", [Work(max_tokens=n) for n in LENGTHS])):
-        for work in works:
-            print(f" {label}: G={work.group} L={work.max_tokens}", flush=True)
-            r = run("rpt", work, assets)
-            counted = r["steps"][1:]
-            rows.append({
-                "axis": label, "group": work.group, "max_tokens": work.max_tokens,
-                "step_s": spread([s["seconds"] for s in counted]), "phases_s": phase_medians([r]),
-                "response_tokens_per_step": statistics.mean(s["response_tokens"] for s in counted),
-                "load_avg_1m": r["load_avg_1m"],
-            })
+    with Workers(assets) as workers:
+        rows = [scaling_row(workers, label, work) for label, works in
+                (("group", [Work(group=g) for g in GROUPS]), ("length", [Work(max_tokens=n) for n in LENGTHS]))
+                for work in works]
     plot_scaling(rows)
     return {"rows": rows, "prompts": Work().prompts}
+
+
+def scaling_row(workers: Workers, label: str, work: Work) -> dict:
+    print(f" {label}: G={work.group} L={work.max_tokens}", flush=True)
+    r = workers.run("rpt", work)
+    counted = r["steps"][1:]
+    return {
+        "axis": label, "group": work.group, "max_tokens": work.max_tokens,
+        "step_s": spread([s["seconds"] for s in counted]), "phases_s": phase_medians([r]),
+        "response_tokens_per_step": statistics.mean(s["response_tokens"] for s in counted),
+        "load_avg_1m": r["load_avg_1m"],
+    }
 
 
 def plot_scaling(rows: list[dict]) -> None:
@@ -203,10 +235,11 @@ def bench_parity(assets: Path, seeds: int) -> dict:
     """Mean reward per step of rpt and TRL over `seeds` seeds, with 95% t-intervals."""
     score_assets(parity_work(assets, 0), assets)
     curves: dict[str, list[list[float]]] = {"rpt": [], "trl": []}
-    for seed in range(seeds):
-        for system in (("rpt", "trl") if seed % 2 == 0 else ("trl", "rpt")):
-            r = run(system, parity_work(assets, seed), assets)
-            curves[system].append([s["reward"] for s in r["steps"]])
+    with Workers(assets) as workers:
+        for seed in range(seeds):
+            for system in (("rpt", "trl") if seed % 2 == 0 else ("trl", "rpt")):
+                r = workers.run(system, parity_work(assets, seed))
+                curves[system].append([s["reward"] for s in r["steps"]])
     bands = {}
     for system, rows in curves.items():
         per_step = list(zip(*rows))

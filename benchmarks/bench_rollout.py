@@ -5,7 +5,8 @@ Run in the vLLM venv (`bash .ci/vllm-stage.sh --install-only` builds it):
     VLLM_ENABLE_V1_MULTIPROCESSING=0 .venv-vllm/bin/python benchmarks/bench_rollout.py
 
 Both engines go through the rollout plugins (`rollout=hf`, `rollout=vllm`), so the times include
-what a training step pays: sampling, the per-token log-probs, decoding the texts. The model has the
+what a training step pays: sampling and decoding the texts, plus vLLM's per-token log-probs
+(`rollout=hf` reports none: the sampler is the policy, whose log-probs the trainer computes anyway). The model has the
 demo's shape (vocabulary 512, width 64, 2 layers) with 2 attention heads, since vLLM's CPU
 attention has no kernel for the head size 16 that 4 heads would give. Prompts are random token
 ids of 32-256 tokens (the demo's contexts are up to 256). Each setting is timed as the median of

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.assets import RESULTS
 
-COMMAND = "bash benchmarks/setup-venv.sh && .venv-bench/bin/python -m benchmarks"
+COMMAND = "bash benchmarks/setup-venv.sh && bash .ci/vllm-stage.sh --install-only && .venv-bench/bin/python -m benchmarks"
 
 
 def _load(name: str) -> dict | None:
@@ -79,7 +79,8 @@ def scaling_section(r: dict) -> list[str]:
 def rollout_section(r: dict) -> list[str]:
     lines = ["## Rollout throughput: HF generate vs vLLM", "",
              "Tiny Qwen2 (vocabulary 512, width 64, 2 layers), random prompts of 32-256 tokens, temperature 1, 1 thread; "
-             "through the rollout plugins (sampling, log-probs, texts).", "",
+             "through the rollout plugins, what a training step pays: sampling and texts, plus the engine's own log-probs "
+             "for vLLM (`rollout=hf` reports none: the trainer's log-probs are the sampler's).", "",
              "| setting | engine | s / call | tokens / s | load |", "| --- | --- | ---: | ---: | ---: |"]
     for row in r["rows"]:
         engine = {"hf": "HF generate", "eager": "vLLM (eager)", "compiled": "vLLM"}[row["engine"]]

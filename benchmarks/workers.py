@@ -1,7 +1,9 @@
-"""One run of one system on one `Work`, in a fresh process: `python -m benchmarks.workers rpt|trl ASSETS WORK_JSON`.
+"""Runs of one system, each a fresh trainer in this warm process: `python -m benchmarks.workers rpt|trl ASSETS`.
 
-Prints one JSON line: per counted step its seconds (total and by phase), its mean reward and the
-token counts, so the parent can interleave the systems and compare like with like.
+Reads one `Work` as JSON per line on stdin and answers each with one `RESULT {...}` line: per
+counted step its seconds (total and by phase), its mean reward and the token counts, so the parent
+can interleave the systems and compare like with like. The process lives for a whole part: the
+imports (Lightning, transformers, TRL: about 15 s on a 2-core CPU) are paid once, not once per run.
 """
 
 from __future__ import annotations
@@ -120,14 +122,20 @@ def run_trl(work: Work, assets: Path) -> dict:
     return {"system": "trl", "steps": steps, "prompt_tokens": prompt_tokens, "wall_s": wall}
 
 
-def main() -> None:
-    system, assets, work = sys.argv[1], Path(sys.argv[2]), Work(**json.loads(sys.argv[3]))
+def run_one(system: str, work: Work, assets: Path) -> dict:
+    """One run: a fresh trainer on `work`, with the median of its counted steps."""
     torch.set_num_threads(work.threads)
-    warnings.filterwarnings("ignore")
     result = (run_rpt if system == "rpt" else run_trl)(work, assets)
     counted = result["steps"][1:]  # the first step warms up
     result["median_step_s"] = statistics.median(s["seconds"] for s in counted) if counted else None
-    print("RESULT " + json.dumps(result))
+    return result
+
+
+def main() -> None:
+    system, assets = sys.argv[1], Path(sys.argv[2])
+    warnings.filterwarnings("ignore")
+    for line in sys.stdin:
+        print("RESULT " + json.dumps(run_one(system, Work(**json.loads(line)), assets)), flush=True)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,10 @@ class RolloutOutput:
     """`n` samples per prompt, flattened prompt-major: sample j of prompt i is at i * n + j."""
 
     response_ids: list[list[int]]
-    response_logprobs: list[list[float]]
+    # the engine's log-probs of the sampled tokens (per token, softmax(logits / temperature)), or None
+    # when the engine samples from the policy itself in the trainer's code path (rollout=hf): the
+    # trainer's own log-probs are then the sampler's, with no gap to measure or correct
+    response_logprobs: list[list[float]] | None
     texts: list[str]
     metrics: dict[str, float] = field(default_factory=dict)  # engine-specific, logged as `rollout/<key>`
 

@@ -1,10 +1,10 @@
 """Rollouts with Hugging Face `generate` on the policy itself: no second copy, no weight sync.
 
 The engine for small models, CPUs and tests: batched (left-padded prompts), seeded, stopping at
-EOS or at a stop string. Log-probs are those of softmax(logits / temperature) (before any top_p
-cut, as the trainer computes them), recomputed by one forward pass in the trainer's chunked code
-path, so they match the trainer's "old" log-probs and never need the `[batch, length, vocab]`
-scores `generate` could keep.
+EOS or at a stop string. It reports no log-probs of its own (`response_logprobs=None`): the
+sampler is the policy, so the log-probs the trainer computes for its update are the sampler's, and
+a forward pass here to recompute them would only feed engine-vs-policy gap metrics that are zero
+by construction.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from rpt.api import (
     SamplingParams,
     check_option,
     left_pad,
-    response_logprobs,
-    right_pad,
 )
 
 
@@ -32,7 +30,6 @@ class HFRollout(Rollout):
     def __init__(self, batch_size: int = 64) -> None:
         check_option("batch_size", batch_size, batch_size >= 1, ">= 1")
         self.batch_size = batch_size  # prompts per `generate` call (each expanded to n samples)
-        self.logprob_chunk_tokens = PluginContext.logprob_chunk_tokens
         self.model: torch.nn.Module | None = None
         self.tokenizer = None
 
@@ -41,14 +38,12 @@ class HFRollout(Rollout):
             raise ValueError("rollout=hf samples from the policy itself: the plugin context needs it")
         self.model = context.policy
         self.tokenizer = context.tokenizer
-        self.logprob_chunk_tokens = context.logprob_chunk_tokens
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutOutput:
         """`params.n` samples per prompt, prompt-major, in batches of `batch_size` prompts."""
         if self.model is None:
             raise RuntimeError("HFRollout.generate called before setup")
         ids: list[list[int]] = []
-        logprobs: list[list[float]] = []
         was_training = self.model.training
         self.model.eval()
         devices = [self._device] if self._device.type == "cuda" else []
@@ -56,19 +51,17 @@ class HFRollout(Rollout):
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 torch.manual_seed(params.seed)
                 for start in range(0, len(prompts), self.batch_size):
-                    batch_ids, batch_logprobs = self._generate_batch(prompts[start : start + self.batch_size], params)
-                    ids += batch_ids
-                    logprobs += batch_logprobs
+                    ids += self._generate_batch(prompts[start : start + self.batch_size], params)
         finally:
             self.model.train(was_training)
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return RolloutOutput(response_ids=ids, response_logprobs=logprobs, texts=texts)
+        return RolloutOutput(response_ids=ids, response_logprobs=None, texts=texts)
 
     @property
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _generate_batch(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> tuple[list[list[int]], list[list[float]]]:
+    def _generate_batch(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[list[int]]:
         pad_id = self._pad_id()
         prompt_ids, prompt_mask = left_pad(prompts, pad_id, self._device)
         greedy = params.temperature == 0
@@ -95,9 +88,7 @@ class HFRollout(Rollout):
         generated = output[:, prompt_ids.shape[1] :]
         if greedy:
             generated = generated.repeat_interleave(params.n, dim=0)
-        generated = generated.tolist()
-        responses = [self._trim(row, params.stop) for row in generated]
-        return responses, self._logprobs(prompt_ids, prompt_mask, responses, params, pad_id)
+        return [self._trim(row, params.stop) for row in generated.tolist()]
 
     def _trim(self, tokens: list[int], stop: Sequence[str]) -> list[int]:
         """The tokens up to and including the first EOS or the end of the first stop string.
@@ -122,23 +113,6 @@ class HFRollout(Rollout):
     def _has_stop(self, tokens: list[int], stop: Sequence[str]) -> bool:
         text = self.tokenizer.decode(tokens, skip_special_tokens=False)
         return any(s in text for s in stop)
-
-    def _logprobs(
-        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, responses: list[list[int]], params: SamplingParams, pad_id: int
-    ) -> list[list[float]]:
-        """Log-probs of the sampled tokens under logits / temperature (temperature 1 when greedy)."""
-        n = params.n
-        response_ids, response_mask = right_pad(responses, pad_id, self._device)
-        values, _ = response_logprobs(
-            self.model,
-            prompt_ids.repeat_interleave(n, dim=0),
-            prompt_mask.repeat_interleave(n, dim=0),
-            response_ids,
-            response_mask,
-            self.logprob_chunk_tokens,
-            temperature=params.temperature if params.temperature > 0 else 1.0,
-        )
-        return [row[: len(r)] for row, r in zip(values.tolist(), responses)]
 
     def _eos_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id

@@ -41,7 +41,7 @@ class DemoConfig:
     hidden_size: int = num(64, ge=1)  # tiny Qwen2: width
     layers: int = num(2, ge=1)  # tiny Qwen2: decoder layers
     heads: int = num(2, ge=1)  # tiny Qwen2: attention heads (head size 32: vLLM on CPU supports it)
-    pretrain_steps: int = num(200, ge=0)  # fixed next-token pre-training budget, before RPT
+    pretrain_steps: int = num(80, ge=0)  # fixed next-token pre-training budget, before RPT: the sums only partly learned
     pretrain_batch_size: int = num(32, ge=1)  # documents per pre-training step
     pretrain_lr: float = num(3e-3, gt=0)  # peak lr (5% warmup, then linear decay to 0)
     table2: Table2Config = field(default_factory=Table2Config)

@@ -1,29 +1,31 @@
 """A seeded synthetic corpus with easy tokens (formatting, repeated words) and hard ones (sums).
 
-Each document is a ledger of one person adding three one-digit numbers per line:
+Each document is a ledger of one person adding four numbers from 1 to 3 per line:
 
     Ledger of Ann.
-    Ann adds plums: 3 + 4 + 5 = 12.
-    Ann adds coins: 7 + 1 + 2 = 10.
+    Ann adds plums: 3 + 1 + 2 + 3 = 9.
+    Ann adds pears: 2 + 2 + 1 + 3 = 8.
     Ann is done.
 
-Formatting ("adds", "+", "=", ".") and the repeated name are easy to predict; the operands are
-uniformly random (no model can beat 1 in 9 on them); the sum after "=" is fully determined by the
-line but takes arithmetic: the hard, learnable tokens (one or two of them: the tokenizer, like
-Qwen2's, gives every digit its own token). The token after any digit is fixed by what came before
-(" +", " =", the sum's next digit or ".\n"), so a two-token answer is judged on its first token,
-not on a random item name. Each record keeps the character spans of its sums so evaluation can
-report them as their own bucket.
+Formatting ("adds", "+", "=", ".") and the repeated name are easy to predict. Every random choice
+(the name, the item, each operand) is one of three, so its entropy is ln 3 ≈ 1.1 nats: a model that
+has learned the text is below the paper's "hard" threshold (1.5 nats) on all of them and no model
+can beat 1 in 3. The sum after "=" (4 to 12, one or two tokens: the tokenizer, like Qwen2's, gives
+every digit its own token) is fully determined by the line but takes arithmetic, and a model that
+has not learned it spreads over about nine values (≈ 1.9 nats): the hard positions a model can
+still learn are the sums. The token after any digit is fixed by what came before (" +", " =", the
+sum's next digit or ".\n"), so a two-token answer is judged on its first token. Each record keeps
+the character spans of its sums and operands so evaluation can report them as their own buckets.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-NAMES = ("Ann", "Bob", "Cara", "Dan", "Eve", "Finn", "Gus", "Hana")
-ITEMS = ("apples", "pears", "plums", "coins", "books", "stamps")
-OPERANDS = 3
-MAX_OPERAND = 9
+NAMES = ("Ann", "Bob", "Cara")
+ITEMS = ("apples", "pears", "plums")
+OPERANDS = 4
+MAX_OPERAND = 3
 LINES_PER_DOC = (6, 10)  # inclusive range
 
 

@@ -100,6 +100,25 @@ def _per_step(ax, steps: np.ndarray, values: np.ndarray, color: str) -> None:
     ax.legend(loc="lower right")
 
 
+def format_demo_table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per bucket: the three models' accuracies and the three paired changes, with 95% intervals."""
+    from rpt.eval.tables import bucket_name, markdown, percent
+
+    rpt, ntp, rpt_vs_ntp = results["rpt"], results["ntp"], results["rpt_vs_ntp"]
+    start, after_rpt = rpt["models"]
+    after_ntp = ntp["comparison"]["second"]
+    header = ["bucket", "n", "start", "after RPT", "after NTP (same compute)", "RPT − start", "NTP − start", "RPT − NTP"]
+    rows = []
+    for bucket, first in rpt["models"][start]["buckets"].items():
+        changes = [r["comparison"]["buckets"][bucket] for r in (rpt, ntp, rpt_vs_ntp)]
+        rows.append([
+            bucket_name(bucket, rpt["thresholds"]), str(first["n"]), percent(first),
+            percent(rpt["models"][after_rpt]["buckets"][bucket]), percent(ntp["models"][after_ntp]["buckets"][bucket]),
+            *(percent({"accuracy": c["difference"], "ci95": c["ci95"]}, signed=True) for c in changes),
+        ])
+    return markdown(header, rows)
+
+
 def format_timings(timings: dict[str, tuple[float, float]]) -> str:
     """A markdown table of (wall, cpu) seconds per phase, with totals."""
     lines = ["| phase | wall s | CPU s |", "|---|---:|---:|"]

@@ -26,10 +26,10 @@ MARKER = ".rpt-demo"  # marks a folder `rpt demo` made, so a rerun may clear it
 PLOT = "curves.png"
 REPORT = "report.md"
 CORPUS_DESCRIPTION = (
-    "ledgers of one person adding three random one-digit numbers per line "
-    "(`Ann adds plums: 3 + 4 + 5 = 12.`): formatting and the repeated name are easy, "
-    "the item and the operands are irreducibly random (1 in 9 at best for an operand), the sums are determined but need arithmetic "
-    "(one token per digit, as in Qwen2)"
+    "ledgers of one person adding four random numbers from 1 to 3 per line "
+    "(`Ann adds plums: 3 + 1 + 2 + 3 = 9.`): formatting and the repeated name are easy; "
+    "the name, the item and the operands are random, one of three each (1 in 3 at best, about 1.1 nats); "
+    "the sums are determined but need arithmetic (one token per digit, as in Qwen2)"
 )
 
 
@@ -79,11 +79,14 @@ def run_demo(cfg: DictConfig) -> Path:
         before = evaluate_model(cfg, cfg.model.policy, eval_set, tokenizer)
     with timer("rpt"):
         policy_after = train_rpt(cfg, demo_dir)
+    with timer("ntp baseline"):
+        policy_ntp = train_ntp_baseline(cfg, demo_dir, before.n_params)
     with timer("eval after"):
         after = evaluate_model(cfg, str(policy_after), eval_set, tokenizer)
-    result = compare(cfg, eval_set, before, after, corpus, records)
+        ntp = evaluate_model(cfg, str(policy_ntp), eval_set, tokenizer)
+    results = compare(cfg, eval_set, {"start": before, "rpt": after, "ntp": ntp}, corpus, records)
     facts = demo_facts(cfg, corpus, before.n_params, len(tokenizer))
-    return write_outputs(cfg, demo_dir, result, facts, pretrain_loss, timer.seconds)
+    return write_outputs(cfg, demo_dir, results, facts, pretrain_loss, timer.seconds)
 
 
 def import_heavy_modules() -> None:
@@ -166,25 +169,45 @@ def train_rpt(cfg: DictConfig, demo_dir: Path) -> Path:
     return export(result.run_dir, demo_dir / "rpt_policy")
 
 
+def train_ntp_baseline(cfg: DictConfig, demo_dir: Path, n_params: int) -> Path:
+    """Continued next-token training of the pre-trained model for the RPT run's training FLOPs (as `rpt
+    ablate baseline=ntp` counts them); returns the trained model's folder."""
+    from rpt.ablate.baseline import POLICY, train_ntp
+    from rpt.ablate.flops import rpt_run_flops
+
+    flops = rpt_run_flops(n_params, demo_dir / "rpt" / "metrics.csv", cfg.grpo.ppo_epochs, cfg.grpo.kl_coef > 0)
+    ntp_cfg = copy.deepcopy(cfg)
+    ntp_cfg.run.dir = str(demo_dir / "ntp")
+    return train_ntp(ntp_cfg, flops) / POLICY
+
+
 #: buckets chosen by what the generator wrote at a position, not by entropy: record key -> bucket
 KIND_BUCKETS = {"sum_spans": "sums", "operand_spans": "operands"}
+#: the demo's comparisons, each paired on the same held-out positions: name -> (first model, second model)
+COMPARISONS = {"rpt": ("start", "rpt"), "ntp": ("start", "ntp"), "rpt_vs_ntp": ("ntp", "rpt")}
+HEADLINE_LABELS = {"rpt": "RPT vs start,", "ntp": "NTP vs start,", "rpt_vs_ntp": "RPT vs NTP,"}
 
 
-def compare(cfg: DictConfig, eval_set: Any, before: Any, after: Any, corpus: Any, records: list[dict]) -> dict:
-    """eval_result for the two models, plus buckets for the sums' and the operands' tokens."""
+def compare(cfg: DictConfig, eval_set: Any, scores: dict[str, Any], corpus: Any, records: list[dict]) -> dict[str, dict]:
+    """One eval_result per comparison, each with buckets for the sums' and the operands' tokens added."""
     from rpt.eval.evaluate import eval_result
     from rpt.recipes.demo.corpus import span_token_mask
     from rpt.recipes.demo.report import add_bucket
 
-    result = eval_result(cfg.eval.mode, eval_set, dict(cfg.eval.buckets), [before, after])
+    kind_masks = {}
     for key, bucket in KIND_BUCKETS.items():
         masks: dict[int, np.ndarray] = {}
-        mask = np.asarray([
+        kind_masks[bucket] = np.asarray([
             masks.setdefault(t.doc_id, span_token_mask(corpus.char_ends[t.doc_id], records[t.doc_id][key]))[t.position]
             for t in eval_set.tasks
         ])
-        add_bucket(result, bucket, mask, before.values, after.values)
-    return result
+    results = {}
+    for name, (first, second) in COMPARISONS.items():
+        result = eval_result(cfg.eval.mode, eval_set, dict(cfg.eval.buckets), [scores[first], scores[second]])
+        for bucket, mask in kind_masks.items():
+            add_bucket(result, bucket, mask, scores[first].values, scores[second].values)
+        results[name] = result
+    return results
 
 
 def demo_facts(cfg: DictConfig, corpus: Any, n_params: int, vocab_size: int) -> dict[str, Any]:
@@ -212,19 +235,20 @@ def len_or_all(limit: int | None) -> str:
 
 
 def write_outputs(
-    cfg: DictConfig, demo_dir: Path, result: dict, facts: dict, pretrain_loss: list[float], timings: dict[str, tuple[float, float]]
+    cfg: DictConfig, demo_dir: Path, results: dict[str, dict], facts: dict, pretrain_loss: list[float],
+    timings: dict[str, tuple[float, float]],
 ) -> Path:
-    """Print the table; write eval.json, the plot and report.md into the demo folder."""
+    """Print the table; write eval.json (every comparison), the plot and report.md into the demo folder."""
     from rpt.eval.evaluate import write_json
-    from rpt.eval.tables import format_eval_table
-    from rpt.recipes.demo.report import format_facts, format_timings, headline, plot_curves, read_curves
+    from rpt.recipes.demo.report import format_demo_table, format_facts, format_timings, headline, plot_curves, read_curves
 
-    table = format_eval_table(result)
-    write_json(demo_dir / "eval.json", result)
+    table = format_demo_table(results)
+    write_json(demo_dir / "eval.json", results)
     hard = cfg.eval.buckets["hard"]
     curves = read_curves(demo_dir / "rpt" / "metrics.csv")
     plot_curves(curves, pretrain_loss, hard, cfg.trainer.val_tasks, demo_dir / PLOT)
-    lines = [headline(result, bucket) for bucket in ("all", "hard", *KIND_BUCKETS.values())]
+    lines = [f"{HEADLINE_LABELS[name]} {headline(results[name], bucket)}"
+             for name in COMPARISONS for bucket in ("hard", *KIND_BUCKETS.values())]
     text = REPORT_TEMPLATE.format(
         facts=format_facts(facts),
         table=table,
@@ -254,10 +278,13 @@ REPORT_TEMPLATE = """# rpt demo: RPT on a tiny CPU model
 ## Setup
 {facts}
 
-## Held-out next-token accuracy, before and after RPT
+## Held-out next-token accuracy: start, after RPT, after NTP with the same compute
 Buckets nest by the proxy's top-16 entropy (`hard` is what RPT trained on). The last two rows are
 chosen by what the generator wrote instead: `sums` are the digits of the arithmetic results (hard
-but learnable), `operands` the random digits being added (no model can beat 1 in 9 on them).
+but learnable), `operands` the random numbers being added (no model can beat 1 in 3 on them).
+"after NTP" is the pre-trained model trained on, as before, next tokens of the training documents,
+with RPT's optimizer, until it spent RPT's training FLOPs (2·N per token run forward, 6·N per token
+trained on, as `rpt ablate baseline=ntp` counts them). Changes are paired on the same positions.
 
 {table}
 
@@ -270,8 +297,9 @@ How to read them: the reward is the mean over sampled answers (at the sampling t
 rises when the model learns and also when it only grows surer of the answer it already ranked first.
 Greedy accuracy, in the table and panel 4, moves only when that first choice changes. With
 the `direct` template a tiny model cannot reason before answering, so RPT here is on-policy
-REINFORCE on the next tokens: each sampled answer carries about one bit, where pre-training learns
-from every token of a document at once. Answers are two tokens, scored by the paper's prefix match;
+REINFORCE on the next tokens: each sampled answer carries about one bit and costs a forward pass
+over its whole prompt, where next-token training learns from every token of a document at once,
+which is why the same compute buys NTP more here. Answers are two tokens, scored by the paper's prefix match;
 the token after a hard one is always fixed by the text so far, so in effect the first token is judged.
 `exact_match` would never pay here (two tokens are never the one next token), which is why the
 paper rewards prefixes.

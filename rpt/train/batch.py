@@ -24,7 +24,7 @@ class Groups:
     responses: list[list[int]] = field(default_factory=list)  # one per sample
     answers: list[str | None] = field(default_factory=list)  # one per sample; None = format error
     rewards: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # one per sample
-    logprobs: list[list[float]] = field(default_factory=list)  # one per sample: the rollout engine's, per token
+    logprobs: list[list[float]] | None = None  # one per sample: the rollout engine's, per token (None: it is the policy)
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -44,7 +44,7 @@ class Groups:
             [self.responses[i] for i in samples],
             [self.answers[i] for i in samples],
             self.rewards[samples],
-            [self.logprobs[i] for i in samples],
+            None if self.logprobs is None else [self.logprobs[i] for i in samples],
         )
 
     def head(self, count: int) -> "Groups":
@@ -59,7 +59,7 @@ class Groups:
             self.responses + other.responses,
             self.answers + other.answers,
             torch.cat([self.rewards, other.rewards]),
-            self.logprobs + other.logprobs,
+            None if self.logprobs is None or other.logprobs is None else self.logprobs + other.logprobs,
         )
 
 
@@ -85,10 +85,13 @@ class RolloutBatch:
         prompts = [p for p in groups.prompts for _ in range(groups.group_size)]
         prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
         response_ids, response_mask = right_pad(groups.responses, pad_id, device)
-        rollout_logprobs = torch.zeros(response_ids.shape, dtype=torch.float32)
-        for row, values in enumerate(groups.logprobs):
-            rollout_logprobs[row, : len(values)] = torch.tensor(values, dtype=torch.float32)
-        return cls(prompt_ids, prompt_mask, response_ids, response_mask, advantages.to(device), rollout_logprobs.to(device))
+        rollout_logprobs = None
+        if groups.logprobs is not None:
+            rollout_logprobs = torch.zeros(response_ids.shape, dtype=torch.float32)
+            for row, values in enumerate(groups.logprobs):
+                rollout_logprobs[row, : len(values)] = torch.tensor(values, dtype=torch.float32)
+            rollout_logprobs = rollout_logprobs.to(device)
+        return cls(prompt_ids, prompt_mask, response_ids, response_mask, advantages.to(device), rollout_logprobs)
 
     def __len__(self) -> int:
         return self.prompt_ids.shape[0]

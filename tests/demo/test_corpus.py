@@ -6,7 +6,7 @@ import numpy as np
 from rpt.files import write_jsonl
 from rpt.recipes.demo.corpus import LINES_PER_DOC, MAX_OPERAND, generate_corpus, ledger, span_token_mask
 
-LINE = re.compile(r"^(\w+) adds (\w+): (\d) \+ (\d) \+ (\d) = (\d+)\.$")
+LINE = re.compile(r"^(\w+) adds (\w+): (\d) \+ (\d) \+ (\d) \+ (\d) = (\d+)\.$")
 
 
 def test_same_seed_same_corpus_other_seed_other_corpus():
@@ -24,13 +24,13 @@ def test_every_line_adds_up_and_spans_point_at_the_sums():
         assert LINES_PER_DOC[0] <= len(body) <= LINES_PER_DOC[1]
         sums = []
         for line in body:
-            who, _, a, b, c, total = LINE.fullmatch(line).groups()
+            who, _, *operands, total = LINE.fullmatch(line).groups()
             assert who == name
-            assert all(1 <= int(x) <= MAX_OPERAND for x in (a, b, c))
-            assert int(total) == int(a) + int(b) + int(c)
+            assert all(1 <= int(x) <= MAX_OPERAND for x in operands)
+            assert int(total) == sum(int(x) for x in operands)
             sums.append(total)
         assert [text[lo:hi] for lo, hi in record["sum_spans"]] == sums
-        operands = [x for line in body for x in LINE.fullmatch(line).groups()[2:5]]
+        operands = [x for line in body for x in LINE.fullmatch(line).groups()[2:6]]
         assert [text[lo:hi] for lo, hi in record["operand_spans"]] == operands
         # each span is exactly the number after "= ", and the line ends right after it
         assert all(text[lo - 2 : lo] == "= " and text[hi : hi + 2] == ".\n" for lo, hi in record["sum_spans"])

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from rpt.ablate.flops import rpt_run_flops
 from rpt.cli import main
 
 
@@ -15,14 +16,22 @@ def test_demo_writes_report_and_its_assets_train_with_every_reward(tmp_path, cap
     out = capsys.readouterr().out
     assert f"rpt train experiment=demo demo.dir={demo_dir}" in out
 
-    result = json.loads((demo_dir / "eval.json").read_text())
-    before, after = result["models"]
-    for bucket in ("all", "hard", "sums", "operands"):
-        assert result["models"][before]["buckets"][bucket]["n"] > 0
-        assert result["models"][after]["buckets"][bucket]["n"] > 0
-        assert bucket in result["comparison"]["buckets"]
+    results = json.loads((demo_dir / "eval.json").read_text())
+    assert list(results) == ["rpt", "ntp", "rpt_vs_ntp"]
+    models = {name: list(result["models"]) for name, result in results.items()}
+    assert models == {"rpt": ["pretrained", "rpt_policy"], "ntp": ["pretrained", "policy"], "rpt_vs_ntp": ["policy", "rpt_policy"]}
+    for result in results.values():
+        for bucket in ("all", "hard", "sums", "operands"):
+            assert all(result["models"][m]["buckets"][bucket]["n"] > 0 for m in result["models"])
+            assert bucket in result["comparison"]["buckets"]
+    # the baseline spent the RPT run's training FLOPs (6·N per token it trained on), not more than one step over
+    ntp_tokens = [int(float(row["train/tokens"])) for row in csv.DictReader((demo_dir / "ntp" / "metrics.csv").open())]
+    n_params = results["rpt"]["models"]["pretrained"]["n_params"]
+    budget = rpt_run_flops(n_params, demo_dir / "rpt" / "metrics.csv", ppo_epochs=1, reference=False) / (6 * n_params)
+    assert sum(ntp_tokens[:-1]) < budget <= sum(ntp_tokens)
     report = (demo_dir / "report.md").read_text()
-    assert "| sums |" in report and "![training curves](curves.png)" in report and "| **total** |" in report
+    assert "| sums |" in report and "after NTP (same compute)" in report
+    assert "![training curves](curves.png)" in report and "| **total** |" in report
     assert (demo_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     curves = {}

@@ -3,7 +3,7 @@ import pytest
 
 from rpt.errors import RptError
 from rpt.eval.buckets import paired_difference
-from rpt.recipes.demo.report import add_bucket, format_timings, headline, read_curves
+from rpt.recipes.demo.report import add_bucket, format_demo_table, format_timings, headline, read_curves
 from rpt.recipes.demo.run import MARKER, prepare_dir
 
 
@@ -74,3 +74,23 @@ def test_read_curves_collects_sparse_lightning_rows(tmp_path):
 def test_format_timings_adds_a_total():
     table = format_timings({"corpus": (1.25, 2.0), "rpt": (100.0, 150.5)})
     assert "| corpus | 1.2 | 2.0 |" in table and "| **total** | **101.2** | **152.5** |" in table
+
+
+def test_demo_table_puts_each_comparison_in_its_column():
+    def result(first, second, acc_first, acc_second, diff):
+        bucket = lambda acc: {"n": 10, "accuracy": acc, "ci95": [acc - 0.1, acc + 0.1]}  # noqa: E731
+        return {
+            "thresholds": {"hard": 1.5},
+            "models": {first: {"buckets": {"hard": bucket(acc_first)}}, second: {"buckets": {"hard": bucket(acc_second)}}},
+            "comparison": {"first": first, "second": second,
+                           "buckets": {"hard": {"n": 10, "difference": diff, "ci95": [diff - 0.05, diff + 0.05]}}},
+        }
+
+    results = {"rpt": result("pretrained", "rpt_policy", 0.3, 0.4, 0.1),
+               "ntp": result("pretrained", "policy", 0.3, 0.9, 0.6),
+               "rpt_vs_ntp": result("policy", "rpt_policy", 0.9, 0.4, -0.5)}
+    header, _, row = format_demo_table(results).splitlines()
+    assert header.split(" | ")[2:5] == ["start", "after RPT", "after NTP (same compute)"]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == ["hard (H > 1.5)", "10", "30.0% [20.0, 40.0]", "40.0% [30.0, 50.0]", "90.0% [80.0, 100.0]",
+                     "+10.0% [+5.0, +15.0]", "+60.0% [+55.0, +65.0]", "-50.0% [-55.0, -45.0]"]

@@ -1,5 +1,7 @@
 """Groups of samples and the padded update batch: selection, trimming, splitting."""
 
+from dataclasses import replace
+
 import torch
 
 from rpt.train.batch import Groups, RolloutBatch
@@ -31,6 +33,16 @@ def test_batch_layout_left_pads_prompts_and_right_pads_responses():
     assert batch.prompt_ids[2].tolist() == [0, 0, 4] and batch.prompt_mask[2].tolist() == [0, 0, 1]
     assert batch.response_ids[0].tolist() == [7, 0, 0] and batch.response_mask[2].tolist() == [1, 1, 1]
     torch.testing.assert_close(batch.rollout_logprobs[1], torch.tensor([-0.2, -0.3, 0.0]))
+
+
+def test_an_engine_without_logprobs_of_its_own_gives_a_batch_without_them():
+    """rollout=hf reports none (it is the policy): selection, joining and the batch carry None, never zeros."""
+    groups = replace(_groups(), logprobs=None)
+    kept = groups.select(torch.tensor([True, False, True])) + groups.head(1)
+    assert kept.logprobs is None and len(kept) == 3
+    assert (_groups() + groups).logprobs is None  # a partial list would misalign samples and log-probs
+    batch = RolloutBatch.from_groups(kept, torch.arange(6.0), pad_id=0, device=torch.device("cpu"))
+    assert batch.rollout_logprobs is None and batch.rows(torch.tensor([0, 1])).rollout_logprobs is None
 
 
 def test_sub_batches_drop_columns_that_are_padding_in_all_their_rows():

@@ -73,7 +73,7 @@ def _logprob_seconds(run_dir) -> list[float]:
 def test_training_skips_the_scoring_pass_only_when_on_policy(train_args, tmp_path):
     fast = train(load_config(train_args(run="fast")))
     assert _logprob_seconds(fast.run_dir) == [0.0, 0.0]
-    assert "off_policy/gap_mean" in fast.final_metrics and "train/entropy" in fast.final_metrics
-    for i, extra in enumerate((["grpo.mini_batches=2"], ["grpo.ppo_epochs=2"], ["grpo.kl_coef=0.1"], ["grpo.tis_cap=2.0"])):
+    assert "train/entropy" in fast.final_metrics
+    for i, extra in enumerate((["grpo.mini_batches=2"], ["grpo.ppo_epochs=2"], ["grpo.kl_coef=0.1"])):
         kept = train(load_config(train_args(*extra, run=f"kept-{i}")))  # a new run needs a new run.dir
         assert all(s > 0 for s in _logprob_seconds(kept.run_dir)), extra

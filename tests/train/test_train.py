@@ -8,6 +8,7 @@ import torch
 
 from rpt.cli import main
 from rpt.config import load_config
+from rpt.train.module import TRAIN_METRICS
 from rpt.train.run import train
 
 SOFT_REWARD = ["reward=proxy_prob", "reward.scorer=policy"]  # never all-equal: every group has signal
@@ -86,7 +87,14 @@ def test_k_steps_resume_k_steps_equals_2k_steps(train_args, tmp_path):
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6)
     assert _series(split_dir, "train/reward") == _series(straight.run_dir, "train/reward")
-    assert [s for s, _ in _series(split_dir, "train/loss")] == [1, 2, 3, 4]
+    assert [s for s, _ in _series(split_dir, "train/kept_groups")] == [1, 2, 3, 4]
+    assert _series(split_dir, "train/loss") == _series(straight.run_dir, "train/loss")
+    # step 4 kept no group (all rewards equal, refills spent): no update, so no update metrics, not
+    # the previous step's repeated (Lightning's self.log re-emitted them, and train/tokens overcounted)
+    empty = [s for s, kept in _series(straight.run_dir, "train/kept_groups") if kept == 0]
+    assert empty == [4]
+    for column in ("train/loss", "train/grad_norm", "train/tokens"):
+        assert all(s not in empty for s, _ in _series(straight.run_dir, column)), column
 
 
 def test_export_writes_a_folder_plain_transformers_loads(train_args, tmp_path):
@@ -166,3 +174,12 @@ def test_tokens_per_step_count_prompt_and_response_tokens_of_every_update_pass(t
     args = train_args(*SOFT_REWARD, "data.max_context_tokens=1", "grpo.ppo_epochs=2")
     result = train(load_config(args))
     assert [v for _, v in _series(result.run_dir, "train/tokens")] == [4 * 4 * (1 + 1) * 2] * 2
+
+
+def test_train_metrics_are_written_every_log_every_steps_with_every_column(train_args):
+    """Steps finished 2 and 4 of 4 with trainer.log_every=2: every train/* and time/* metric, one row each."""
+    result = train(load_config(train_args(*SOFT_REWARD, "trainer.max_steps=4", "trainer.log_every=2")))
+    rows = [r for r in _rows(result.run_dir) if r.get("time/step")]
+    assert [int(float(r["step"])) for r in rows] == [2, 4]
+    for column in [f"train/{m}" for m in TRAIN_METRICS if m != "ref_kl"] + ["time/rollout", "time/update", "time/step"]:
+        assert all(r.get(column) for r in rows), column
