@@ -22,7 +22,7 @@ class Table2Config:
     starts: dict[str, str] = field(default_factory=lambda: {
         "pretrained": "${demo.dir}/pretrained",  # (a) the demo's pre-trained model
         "rpt": "${demo.dir}/rpt_policy",  # (b) after RPT
-        "ntp": "${demo.dir}/ntp_policy",  # (c) after continued next-token training with RPT's compute
+        "ntp": "${demo.dir}/ntp/policy",  # (c) after continued next-token training with RPT's compute (the demo's baseline)
     })  # table row -> model folder
     questions: int = num(3000, ge=2)  # ledger questions generated (trainer.val_tasks of them held out)
     question_seed: int = num(1, ge=0)  # seeds the question ledgers; must differ from demo.seed (the corpus's)

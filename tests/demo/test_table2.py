@@ -38,7 +38,7 @@ def test_the_question_seed_must_differ_from_the_corpus_seed(tmp_path):
 def test_missing_start_models_are_named_before_anything_runs(tmp_path):
     (tmp_path / "pretrained").mkdir()
     cfg = load_config(["experiment=demo_rlvr", f"demo.dir={tmp_path}"])
-    with pytest.raises(RptError, match=r"rpt_policy.*ntp_policy|ntp_policy.*rpt_policy"):
+    with pytest.raises(RptError, match=r"rpt=.*rpt_policy, ntp=.*ntp/policy"):
         run_table2(cfg)
     assert not (tmp_path / "table2").exists()
 
@@ -71,7 +71,7 @@ def test_the_table_is_each_runs_step_0_and_last_val_accuracy_with_t_intervals_ov
     assert result["rows"]["ntp"]["change"]["mean"] == 0 and math.isnan(result["rows"]["ntp"]["change"]["ci95"][0])
     table = format_table2(result)
     assert f"| rpt | `{tmp_path}/rpt_policy` | 30.0 [5.2, 54.8] | 60.0 [17.0, 100.0] | +30.0 [+5.2, +54.8] |" in table
-    assert f"| ntp | `{tmp_path}/ntp_policy` | 10.0 | 10.0 | +0.0 |" in table
+    assert f"| ntp | `{tmp_path}/ntp/policy` | 10.0 | 10.0 | +0.0 |" in table
 
 
 def test_a_run_without_validation_at_its_last_step_is_refused(tmp_path):
@@ -90,7 +90,7 @@ def tiny_demo(demo_dir):
     tokenizer = train_tokenizer(texts, vocab_size=300)
     documents = [np.asarray(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     model = tiny_qwen2(len(tokenizer), hidden_size=32, layers=1, heads=1)
-    for name, steps in (("pretrained", 100), ("rpt_policy", 10), ("ntp_policy", 10)):
+    for name, steps in (("pretrained", 100), ("rpt_policy", 10), ("ntp/policy", 10)):
         pretrain(model, documents, tokenizer.pad_token_id, steps=steps, batch_size=16, lr=1e-2, seed=0)
         model.save_pretrained(demo_dir / name)
         tokenizer.save_pretrained(demo_dir / name)
@@ -117,7 +117,7 @@ def test_table2_end_to_end_on_a_tiny_demo_folder(tmp_path, capsys):
     assert list(result["rows"]) == ["pretrained", "rpt", "ntp"]
     logged = []
     for name, row in result["rows"].items():
-        assert row["model"] == str(demo_dir / {"pretrained": "pretrained", "rpt": "rpt_policy", "ntp": "ntp_policy"}[name])
+        assert row["model"] == str(demo_dir / {"pretrained": "pretrained", "rpt": "rpt_policy", "ntp": "ntp/policy"}[name])
         for k, run in enumerate(row["runs"]):
             assert run == str(out / "runs" / name / f"seed-{k}")
             config = (out / "runs" / name / f"seed-{k}" / "config.yaml").read_text()
