@@ -350,8 +350,8 @@ class GRPOModule(LightningModule):
         tasks = self.task_source.val_tasks
         tasks = tasks[: len(tasks) - len(tasks) % ranks][rank::ranks]  # equal shares: ranks step together
         batch = self.cfg.trainer.prompts_per_step
-        for index, start in enumerate(range(0, len(tasks), batch)):
-            self._validate_batch(tasks[start : start + batch], index)
+        for index, first in enumerate(range(0, len(tasks), batch)):
+            self._validate_batch(tasks[first : first + batch], index)
         values = self.val_metrics.compute()
         if values:
             values["time/validation"] = time.perf_counter() - start

@@ -1,6 +1,7 @@
 """`rpt train` end to end on a tiny model: run directory, metrics, checkpoints, resume, export, rewards."""
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,9 @@ def _policy_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
 def test_rpt_train_writes_config_metrics_checkpoints_and_wandb(train_args, tmp_path, pretrained_dir, capsys):
     args = train_args(*SOFT_REWARD, "trainer.max_steps=3", "trainer.val_every=2", "trainer.ckpt_every=2",
                       "logger.wandb.mode=offline")
+    began = time.perf_counter()
     assert main(["train", *args]) == 0
+    elapsed = time.perf_counter() - began
     run_dir = tmp_path / "run"
     assert f"run: {run_dir}" in capsys.readouterr().out
 
@@ -61,6 +64,7 @@ def test_rpt_train_writes_config_metrics_checkpoints_and_wandb(train_args, tmp_p
                    "perf/generated_tokens_per_s", "perf/trained_tokens_per_s"):
         assert [s for s, v in _series(run_dir, column) if v > 0] == [1, 2, 3], column
     assert [s for s, _ in _series(run_dir, "time/validation")] == [0, 2, 3]
+    assert all(0 < v < elapsed for _, v in _series(run_dir, "time/validation"))  # seconds, not a clock reading
     step, phases = _rows_by_step(run_dir), ("rollout", "reward", "logprobs", "update", "sync")
     assert all(sum(float(step[s][f"time/{p}"]) for p in phases) <= float(step[s]["time/step"]) for s in (1, 2, 3))
     assert not _series(run_dir, "perf/mfu")  # no MFU on CPU: no peak to divide by
