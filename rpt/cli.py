@@ -60,7 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """The embedded CPU demo: corpus, tokenizer, tiny model, RPT, before/after report; `demo table2`: RLVR from its models."""
+    """The embedded CPU demo: corpus, tokenizer, tiny model, RPT and a compute-matched NTP baseline, report; `demo table2`: RLVR from its models."""
     from rpt.config import load_config
 
     if args.overrides[:1] == ["table2"]:
@@ -127,7 +127,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
                        "multiple choice: rpt eval mc eval.mc.path=..."),
     "patterns": (cmd_patterns, "reasoning-pattern shares of a reasoning eval's responses: rpt patterns RUN_DIR"),
     "report": (cmd_report, "markdown report + plots of RUN_DIR: rpt report [scaling] RUN_DIR"),
-    "demo": (cmd_demo, "the embedded CPU demo: tiny model, RPT on hard tokens, before/after report in demo.dir; "
+    "demo": (cmd_demo, "the embedded CPU demo: tiny model, RPT on hard tokens vs. an NTP baseline, report in demo.dir; "
                        "rpt demo table2 demo.dir=...: RLVR from its pre-trained, RPT and NTP models"),
     "train": (cmd_train, "RPT with GRPO: rpt train model.policy=... data.path=... [resume=last]"),
     "ablate": (cmd_ablate, "a resumable grid of runs + NTP baseline: rpt ablate 'reward=a,b' seeds=3 baseline=ntp run.dir=..."),
