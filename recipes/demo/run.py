@@ -194,13 +194,11 @@ def compare(cfg: DictConfig, eval_set: Any, scores: dict[str, Any], corpus: Any,
     from rpt.recipes.demo.corpus import span_token_mask
     from rpt.recipes.demo.report import add_bucket
 
+    docs = {t.doc_id for t in eval_set.tasks}
     kind_masks = {}
     for key, bucket in KIND_BUCKETS.items():
-        masks: dict[int, np.ndarray] = {}
-        kind_masks[bucket] = np.asarray([
-            masks.setdefault(t.doc_id, span_token_mask(corpus.char_ends[t.doc_id], records[t.doc_id][key]))[t.position]
-            for t in eval_set.tasks
-        ])
+        doc_masks = {d: span_token_mask(corpus.char_ends[d], records[d][key]) for d in docs}  # once per document
+        kind_masks[bucket] = np.asarray([doc_masks[t.doc_id][t.position] for t in eval_set.tasks])
     results = {}
     for name, (first, second) in COMPARISONS.items():
         result = eval_result(cfg.eval.mode, eval_set, dict(cfg.eval.buckets), [scores[first], scores[second]])
